@@ -117,10 +117,8 @@ fn main() {
         let _ = writeln!(out, "    {e},");
     }
     out.push_str("];\n\n");
-    let mut index = [0u16; 257];
-    for op in 0..=256usize {
-        index[op] = rows.iter().take_while(|(o, _)| (*o as usize) < op).count() as u16;
-    }
+    let index: Vec<u16> =
+        (0..=256usize).map(|op| rows.iter().take_while(|(o, _)| (*o as usize) < op).count() as u16).collect();
     out.push_str(
         "/// `OPCODES[OPCODE_INDEX[op]..OPCODE_INDEX[op + 1]]` are the rows of opcode byte `op`.\n",
     );

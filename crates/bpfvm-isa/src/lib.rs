@@ -28,14 +28,18 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod asm;
 mod decode;
+pub mod disasm;
 mod insn;
 mod program;
 mod raw;
 mod reg;
 pub mod spec;
 
+pub use asm::{AsmError, AsmErrorKind, Dialect, assemble};
 pub use decode::{DecodeErrorKind, Encoded, Field, decode_one};
+pub use disasm::{Syntax, disassemble, format_insn, objdump_listing};
 pub use insn::{
     AluOp, AtomicOp, CallKind, EndianOp, Insn, JmpOp, LOAD_ACQ_IMM, LdDwKind, STORE_REL_IMM, Size,
     Source, Width,
