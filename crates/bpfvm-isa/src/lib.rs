@@ -4,7 +4,10 @@
 //! layout ([`RawInsn`]), the decoded form ([`Insn`]), the opcode table
 //! generated from `isa-spec/opcodes.csv` ([`spec`]), decoding with
 //! reserved-field validation ([`decode_one`]), encoding ([`Insn::encode`]),
-//! and whole-program structural validation ([`Program`]).
+//! whole-program structural validation ([`Program`]), the assembler for the
+//! LLVM/kernel syntax and the bpf_conformance dialect ([`asm`]), and the
+//! disassembler with its LLVM (as `llvm-objdump-19` prints), kernel
+//! verifier-log and conformance printers ([`disasm`]).
 //!
 //! It does no I/O and knows nothing about maps, helpers or execution.
 //!
