@@ -1,0 +1,81 @@
+//! The engine trait and the per-run options every engine honours.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::{Fault, LoadedProgram};
+
+/// Something that runs a [`LoadedProgram`]: the interpreter, a JIT, the kernel.
+///
+/// **Test ABI** of [`Engine::run`]: `r1` holds the host address of `mem` (0 when `mem` is
+/// empty), `r2` its length, `r10` the top of the first 512-byte stack frame; every other
+/// register starts at 0. The program reads and writes `mem` in place; the result is `r0`
+/// at the outermost `exit`.
+pub trait Engine: Send + Sync {
+    /// A short name for reports (`"interp"`, `"jit"`, `"kernel"`).
+    fn name(&self) -> &'static str;
+
+    /// Runs `prog` once over `mem` with the test ABI.
+    fn run(&self, prog: &LoadedProgram, mem: &mut [u8], opts: &RunOptions) -> Result<u64, Fault>;
+}
+
+/// Limits of one run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// The most instructions the run may execute (`lddw` counts once); `None` is unlimited.
+    /// The instruction that would exceed it faults with
+    /// [`FaultKind::BudgetExhausted`](crate::FaultKind::BudgetExhausted) instead of running.
+    pub budget: Option<u64>,
+    /// Polled at backward jumps and at calls; once cancelled the run faults with
+    /// [`FaultKind::Cancelled`](crate::FaultKind::Cancelled).
+    pub cancel: Option<CancelToken>,
+}
+
+impl RunOptions {
+    /// Unlimited, not cancellable.
+    pub fn new() -> RunOptions {
+        RunOptions::default()
+    }
+
+    /// Sets the instruction budget.
+    pub fn with_budget(mut self, budget: u64) -> RunOptions {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Sets the cancellation token.
+    pub fn with_cancel(mut self, token: CancelToken) -> RunOptions {
+        self.cancel = Some(token);
+        self
+    }
+}
+
+/// A shared flag a host sets to stop runs from another thread.
+///
+/// Clones share the flag. Cancelling is permanent: every later run that polls this token
+/// stops too.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    /// A token that is not cancelled.
+    pub fn new() -> CancelToken {
+        CancelToken::default()
+    }
+
+    /// Asks every run polling this token to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`CancelToken::cancel`] was called.
+    #[inline]
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// The flag itself, for engines that poll it without going through the `Arc` each time.
+    pub fn flag(&self) -> &AtomicBool {
+        &self.0
+    }
+}

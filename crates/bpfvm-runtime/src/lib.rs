@@ -1,0 +1,61 @@
+//! # bpfvm-runtime: what every engine shares
+//!
+//! This crate owns the contract between a program and the engines that run it, and the
+//! execution context of one run. It does not own instruction semantics (those live in
+//! the engines: `bpfvm-interp`, later the JIT and the kernel backend).
+//!
+//! - [`LoadedProgram`]: a validated [`bpfvm_isa::Program`] checked against its
+//!   [`ProgramType`] (no map or BTF pseudo loads, no kfunc calls, code addresses that land
+//!   on instructions), with its [`HelperRegistry`] and a per-program cache where engines
+//!   keep what they derive once ([`LoadedProgram::engine_data`]).
+//! - [`Engine`]: `run(&LoadedProgram, &mut [u8], &RunOptions) -> Result<u64, Fault>`, with
+//!   the test ABI documented on the trait. [`RunOptions`] carries an instruction budget and
+//!   a [`CancelToken`].
+//! - [`Fault`] / [`FaultKind`]: every way a run can end abnormally, with the pc.
+//! - [`Regions`]: the memory a run may touch (stack frames, the memory buffer, later
+//!   context, packet and map values) and the checked loads, stores and atomics on it;
+//!   [`StackMemory`] is the 8 × 512-byte frame stack.
+//! - [`Helper`] / [`HelperRegistry`]: helper functions by kernel id.
+//!
+//! ## Invariants
+//! - **Architecture Invariant:** a [`LoadedProgram`] never contains an instruction its
+//!   program type cannot resolve at load; what remains to fail at run time (unknown helper
+//!   ids, bad addresses, budgets) fails as a [`Fault`], never a panic.
+//! - **Architecture Invariant:** programs see real host addresses, and every access goes
+//!   through [`Regions`], which proves it in bounds first. The only `unsafe` code is the
+//!   access after that proof (module `memory`).
+//! - A run allocates nothing on the heap: [`Regions`] and [`StackMemory`] live on the Rust
+//!   stack of the run.
+//!
+//! ```
+//! use bpfvm_isa::Program;
+//! use bpfvm_runtime::{CancelToken, LoadedProgram, ProgramType, RunOptions};
+//! // mov r0, r2 ; exit
+//! let bytes = [0xbf, 0x20, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
+//! let prog = LoadedProgram::new(Program::from_bytes(&bytes)?, ProgramType::Conformance)?;
+//! let opts = RunOptions::new().with_budget(1_000).with_cancel(CancelToken::new());
+//! assert_eq!(prog.program_type(), ProgramType::Conformance);
+//! assert_eq!(opts.budget, Some(1_000));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+mod engine;
+mod fault;
+mod helpers;
+mod memory;
+mod program;
+
+pub use engine::{CancelToken, Engine, RunOptions};
+pub use fault::{Fault, FaultKind};
+pub use helpers::{Helper, HelperFn, HelperIdOutOfRange, HelperRegistry, MAX_HELPER_ID};
+pub use memory::{
+    MAX_CALL_FRAMES, MAX_REGIONS, MemoryRegion, RegionError, RegionKind, Regions, STACK_FRAME_SIZE,
+    STACK_SIZE, Scalar, StackMemory,
+};
+pub use program::{EngineData, LoadError, LoadErrorKind, LoadedProgram, ProgramType};
+
+/// The `may_goto` budget of each function invocation (the kernel's `BPF_MAX_LOOPS`,
+/// 8 × 1024 × 1024): the kernel initializes a hidden per-frame counter to it at every
+/// function entry; `may_goto` jumps when it is 0 and otherwise decrements it.
+pub const MAY_GOTO_BUDGET: u64 = 8 * 1024 * 1024;
