@@ -1,0 +1,510 @@
+//! `bpfvm`: assemble, disassemble, run and conformance-test BPF programs.
+//!
+//! A thin layer over the library crates: argument parsing, file I/O and
+//! printing live here; everything else is a library call.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use bpfvm_conformance::data::{Expectation, TestCase, parse_hex_bytes};
+use bpfvm_conformance::engines::{ENGINE_NAMES, available_engines, engine_by_name};
+use bpfvm_conformance::run::{Filter, Report};
+use bpfvm_conformance::suite::{load, load_suite, slots_of};
+use bpfvm_isa::asm::{Dialect, assemble};
+use bpfvm_isa::disasm::{Syntax, disassemble, format_insn, objdump_listing};
+use bpfvm_isa::spec::{Group, IsaVersion};
+use bpfvm_isa::{RawInsn, slots_from_bytes, slots_to_bytes};
+use bpfvm_runtime::RunOptions;
+use clap::{Parser, Subcommand, ValueEnum};
+
+mod trace;
+
+/// bpfvm: a userspace eBPF runtime. Assemble, disassemble and run BPF
+/// bytecode, and check engines against the conformance suite.
+#[derive(Debug, Parser)]
+#[command(name = "bpfvm", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Assemble a program (LLVM/kernel syntax or the bpf_conformance dialect) into bytecode.
+    Asm(AsmArgs),
+    /// Disassemble bytecode, or the program of a `.data` test, in LLVM, kernel or conformance syntax.
+    Disasm(DisasmArgs),
+    /// Run a program (a `.data` test or raw bytecode) and print r0; `--trace` shows every step.
+    Run(RunArgs),
+    /// Run a conformance suite (default: this repository's `conformance-tests/`) on every available engine.
+    Conformance(ConformanceArgs),
+    /// Speak the bpf_conformance plugin protocol: `bpfvm plugin [MEM-HEX] [--engine E] [--elf]`, program as hex on stdin.
+    Plugin(PluginArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DialectArg {
+    /// `r0 = *(u32 *)(r1 + 4)`, as llvm-objdump, bpftool and the verifier log print.
+    Llvm,
+    /// `ldxw %r0, [%r1+4]`, the bpf_conformance assembly dialect.
+    Conformance,
+}
+
+impl From<DialectArg> for Dialect {
+    fn from(d: DialectArg) -> Dialect {
+        match d {
+            DialectArg::Llvm => Dialect::Llvm,
+            DialectArg::Conformance => Dialect::Conformance,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum OutputFormat {
+    /// One 64-bit word per slot, `0x...`, the `-- raw` section format.
+    Words,
+    /// Hex bytes separated by spaces (the plugin protocol's form).
+    Hex,
+    /// Raw little-endian bytecode (needs `--output`).
+    Bin,
+}
+
+#[derive(Debug, clap::Args)]
+struct AsmArgs {
+    /// Assembly source file (`-` for stdin).
+    input: PathBuf,
+    /// Assembly dialect.
+    #[arg(long, value_enum, default_value = "llvm")]
+    dialect: DialectArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "words")]
+    format: OutputFormat,
+    /// Write to this file instead of stdout.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SyntaxArg {
+    /// As `llvm-objdump-19 -d --mcpu=v4` prints it.
+    Llvm,
+    /// As plain `llvm-objdump-19 -d` prints it (generic CPU).
+    LlvmGeneric,
+    /// The kernel verifier log's notation (`goto pc+2`).
+    Kernel,
+    /// The bpf_conformance assembly dialect.
+    Conformance,
+}
+
+impl From<SyntaxArg> for Syntax {
+    fn from(s: SyntaxArg) -> Syntax {
+        match s {
+            SyntaxArg::Llvm => Syntax::Llvm,
+            SyntaxArg::LlvmGeneric => Syntax::LlvmGeneric,
+            SyntaxArg::Kernel => Syntax::Kernel,
+            SyntaxArg::Conformance => Syntax::Conformance,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum InputFormat {
+    /// `.data` files as tests, `.s`/`.asm` as LLVM assembly, anything else as raw bytecode.
+    Auto,
+    /// Raw little-endian bytecode.
+    Bin,
+    /// Hex bytes (whitespace-separated).
+    Hex,
+    /// A bpf_conformance `.data` test.
+    Data,
+    /// Assembly (see `--dialect`).
+    Asm,
+}
+
+#[derive(Debug, clap::Args)]
+struct InputArgs {
+    /// Program file: a `.data` test, assembly, or raw bytecode (`-` for stdin).
+    input: PathBuf,
+    /// How to read the input.
+    #[arg(long = "input-format", value_enum, default_value = "auto")]
+    format: InputFormat,
+    /// Dialect of assembly input.
+    #[arg(long, value_enum, default_value = "llvm")]
+    dialect: DialectArg,
+}
+
+#[derive(Debug, clap::Args)]
+struct DisasmArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// Output syntax.
+    #[arg(long, value_enum, default_value = "llvm")]
+    syntax: SyntaxArg,
+    /// Print a full `llvm-objdump -d` style listing (slot numbers and bytes).
+    #[arg(long)]
+    objdump: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// Memory for the program: hex bytes, or `@FILE` for a file's raw contents. Overrides a `.data` test's `-- mem`.
+    #[arg(long)]
+    mem: Option<String>,
+    /// Print every executed instruction with the registers it changed.
+    #[arg(long)]
+    trace: bool,
+    /// Stop after this many instructions.
+    #[arg(long)]
+    budget: Option<u64>,
+    /// Engine to run on.
+    #[arg(long, default_value = "interp", value_parser = clap::builder::PossibleValuesParser::new(ENGINE_NAMES))]
+    engine: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct ConformanceArgs {
+    /// Directories (or single `.data` files) of tests; default: this repository's `conformance-tests/`.
+    dirs: Vec<PathBuf>,
+    /// Run only on these engines (default: every available one).
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(ENGINE_NAMES))]
+    engine: Vec<String>,
+    /// Skip tests that use instructions of this conformance group (repeatable).
+    #[arg(long = "exclude-group", value_parser = parse_group)]
+    exclude_groups: Vec<Group>,
+    /// Skip tests that need a newer ISA version than this (v1..v4).
+    #[arg(long, value_parser = parse_version)]
+    max_version: Option<IsaVersion>,
+    /// Instruction budget per test run.
+    #[arg(long, default_value_t = bpfvm_conformance::run::DEFAULT_BUDGET)]
+    budget: u64,
+    /// Also list skipped tests.
+    #[arg(long, short)]
+    verbose: bool,
+    /// Never show the progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct PluginArgs {
+    /// `[MEM-HEX] [--engine interp|jit|kernel] [--elf]`, passed on as the protocol defines them.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+fn parse_group(s: &str) -> Result<Group, String> {
+    Group::from_name(s).ok_or_else(|| {
+        let names: Vec<_> = Group::ALL.iter().map(|g| g.name()).collect();
+        format!("unknown group `{s}` (groups: {})", names.join(", "))
+    })
+}
+
+fn parse_version(s: &str) -> Result<IsaVersion, String> {
+    IsaVersion::ALL
+        .into_iter()
+        .find(|v| v.name() == s)
+        .ok_or_else(|| format!("unknown ISA version `{s}` (v1..v4)"))
+}
+
+/// A failed command: the message, and the exit code.
+struct Failure(String, u8);
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Failure {
+        Failure(e.to_string(), 2)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Asm(a) => cmd_asm(a),
+        Command::Disasm(a) => cmd_disasm(a),
+        Command::Run(a) => cmd_run(a),
+        Command::Conformance(a) => cmd_conformance(a),
+        Command::Plugin(a) => {
+            let code = bpfvm_conformance::plugin::plugin_main(
+                &a.args,
+                &mut std::io::stdin().lock(),
+                &mut std::io::stdout().lock(),
+            );
+            return ExitCode::from(u8::try_from(code).unwrap_or(1));
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(msg, code)) => {
+            eprintln!("bpfvm: {msg}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn read_input(path: &Path) -> Result<Vec<u8>, Failure> {
+    if path.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin().read_to_end(&mut buf)?;
+        Ok(buf)
+    } else {
+        std::fs::read(path).map_err(|e| Failure(format!("{}: {e}", path.display()), 2))
+    }
+}
+
+fn read_text(path: &Path) -> Result<String, Failure> {
+    String::from_utf8(read_input(path)?)
+        .map_err(|_| Failure(format!("{}: not UTF-8 text", path.display()), 2))
+}
+
+/// A program read from the command line, with a `.data` test's memory and expectation.
+struct Input {
+    slots: Vec<RawInsn>,
+    test: Option<TestCase>,
+}
+
+fn read_program(args: &InputArgs) -> Result<Input, Failure> {
+    let ext = args
+        .input
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("");
+    let format = match args.format {
+        InputFormat::Auto if ext == "data" => InputFormat::Data,
+        InputFormat::Auto if matches!(ext, "s" | "asm" | "S") => InputFormat::Asm,
+        InputFormat::Auto => InputFormat::Bin,
+        f => f,
+    };
+    let name = args.input.display();
+    match format {
+        InputFormat::Data => {
+            let case = TestCase::parse(&read_text(&args.input)?)
+                .map_err(|e| Failure(format!("{name}: {e}"), 2))?;
+            let slots = slots_of(&case).map_err(|e| Failure(format!("{name}: {e}"), 2))?;
+            Ok(Input {
+                slots,
+                test: Some(case),
+            })
+        }
+        InputFormat::Asm => {
+            let text = read_text(&args.input)?;
+            let slots = assemble(&text, args.dialect.into())
+                .map_err(|e| Failure(format!("{name}: {e}"), 2))?;
+            Ok(Input { slots, test: None })
+        }
+        InputFormat::Hex => {
+            let bytes = parse_hex_bytes(&read_text(&args.input)?)
+                .map_err(|t| Failure(format!("{name}: `{t}` is not a hex byte"), 2))?;
+            Ok(Input {
+                slots: slots_from_bytes(&bytes).map_err(|e| Failure(format!("{name}: {e}"), 2))?,
+                test: None,
+            })
+        }
+        InputFormat::Bin | InputFormat::Auto => {
+            let bytes = read_input(&args.input)?;
+            Ok(Input {
+                slots: slots_from_bytes(&bytes).map_err(|e| Failure(format!("{name}: {e}"), 2))?,
+                test: None,
+            })
+        }
+    }
+}
+
+fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<(), Failure> {
+    match path {
+        Some(p) => {
+            std::fs::write(p, bytes).map_err(|e| Failure(format!("{}: {e}", p.display()), 2))
+        }
+        None => Ok(std::io::stdout().write_all(bytes)?),
+    }
+}
+
+fn cmd_asm(a: AsmArgs) -> Result<(), Failure> {
+    let text = read_text(&a.input)?;
+    let slots = assemble(&text, a.dialect.into())
+        .map_err(|e| Failure(format!("{}: {e}", a.input.display()), 2))?;
+    let out = match a.format {
+        OutputFormat::Words => slots
+            .iter()
+            .map(|s| format!("{:#018x}\n", s.to_u64()))
+            .collect::<String>()
+            .into_bytes(),
+        OutputFormat::Hex => {
+            let hex: Vec<String> = slots_to_bytes(&slots)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            format!("{}\n", hex.join(" ")).into_bytes()
+        }
+        OutputFormat::Bin if a.output.is_none() => {
+            return Err(Failure(
+                "--format bin writes binary: give --output FILE".into(),
+                2,
+            ));
+        }
+        OutputFormat::Bin => slots_to_bytes(&slots),
+    };
+    write_output(a.output.as_deref(), &out)
+}
+
+fn cmd_disasm(a: DisasmArgs) -> Result<(), Failure> {
+    let input = read_program(&a.input)?;
+    let text = if a.objdump {
+        objdump_listing(&input.slots, ".text")
+    } else {
+        disassemble(&input.slots, a.syntax.into())
+    };
+    print!("{text}");
+    Ok(())
+}
+
+fn parse_mem(arg: &str) -> Result<Vec<u8>, Failure> {
+    match arg.strip_prefix('@') {
+        Some(file) => std::fs::read(file).map_err(|e| Failure(format!("--mem {file}: {e}"), 2)),
+        None => {
+            parse_hex_bytes(arg).map_err(|t| Failure(format!("--mem: `{t}` is not a hex byte"), 2))
+        }
+    }
+}
+
+fn cmd_run(a: RunArgs) -> Result<(), Failure> {
+    let input = read_program(&a.input)?;
+    let mut mem = match (&a.mem, &input.test) {
+        (Some(m), _) => parse_mem(m)?,
+        (None, Some(t)) => t.mem.clone(),
+        (None, None) => Vec::new(),
+    };
+    let prog = load(&input.slots).map_err(|e| Failure(e, 1))?;
+    let opts = RunOptions {
+        budget: a.budget,
+        ..RunOptions::default()
+    };
+    let result = if a.trace {
+        if a.engine != "interp" {
+            return Err(Failure(
+                format!("--trace needs the interpreter, not `{}`", a.engine),
+                2,
+            ));
+        }
+        trace::run_traced(&prog, &mut mem, &opts)
+    } else {
+        let engine = engine_by_name(&a.engine).map_err(|e| Failure(e, 2))?;
+        engine.run(&prog, &mut mem, &opts)
+    };
+    let r0 = result.map_err(|f| Failure(format!("fault: {f}"), 1))?;
+    println!("r0 = {r0:#x} ({})", r0 as i64);
+    if let Some(Expectation::Result(want)) = input.test.as_ref().map(|t| &t.expect) {
+        let verdict = if *want == r0 {
+            "as expected"
+        } else {
+            "MISMATCH"
+        };
+        println!("expected r0 = {want:#x}: {verdict}");
+        if *want != r0 {
+            return Err(Failure(
+                "result differs from the test's `-- result`".into(),
+                1,
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn default_suite() -> PathBuf {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../conformance-tests");
+    if repo.is_dir() {
+        repo
+    } else {
+        PathBuf::from("conformance-tests")
+    }
+}
+
+fn cmd_conformance(a: ConformanceArgs) -> Result<(), Failure> {
+    let dirs = if a.dirs.is_empty() {
+        vec![default_suite()]
+    } else {
+        a.dirs.clone()
+    };
+    let mut tests = Vec::new();
+    for dir in &dirs {
+        let suite = load_suite(dir).map_err(|e| Failure(format!("{}: {e}", dir.display()), 2))?;
+        tests.extend(suite);
+    }
+    if tests.is_empty() {
+        return Err(Failure(
+            format!(
+                "no .data tests found in {}",
+                dirs.iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            2,
+        ));
+    }
+    let (engines, missing) = if a.engine.is_empty() {
+        available_engines()
+    } else {
+        let mut engines = Vec::new();
+        for name in &a.engine {
+            engines.push(engine_by_name(name).map_err(|e| Failure(e, 2))?);
+        }
+        (engines, Vec::new())
+    };
+    for why in &missing {
+        println!("note: {why}");
+    }
+    let filter = Filter {
+        exclude_groups: a.exclude_groups.iter().copied().collect(),
+        max_version: a.max_version,
+        budget: Some(a.budget),
+    };
+    let bar = if !a.no_progress && std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(tests.len() as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}") {
+            bar.set_style(style);
+        }
+        Some(bar)
+    } else {
+        None
+    };
+    let engine_refs: Vec<&dyn bpfvm_runtime::Engine> = engines.iter().map(|e| e.as_ref()).collect();
+    let report = Report::run(&tests, &engine_refs, &filter, &mut |name| {
+        if let Some(bar) = &bar {
+            bar.set_message(name.to_string());
+            bar.inc(1);
+        }
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    for line in report.failure_lines() {
+        println!("{line}");
+    }
+    if a.verbose {
+        for line in report.skip_lines() {
+            println!("{line}");
+        }
+    }
+    println!(
+        "{} tests from {}, engines: {}\n",
+        tests.len(),
+        dirs.iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        report.engines.join(", ")
+    );
+    print!("{}", report.tables());
+    let failures = report.failures();
+    if failures > 0 {
+        return Err(Failure(format!("{failures} failures"), 1));
+    }
+    Ok(())
+}
+
+/// Text of one instruction for traces and errors.
+fn insn_text(insn: &bpfvm_isa::Insn) -> String {
+    format_insn(insn, Syntax::Llvm)
+}

@@ -1,0 +1,30 @@
+//! The engines a suite can run on, by name.
+
+use bpfvm_interp::Interpreter;
+use bpfvm_runtime::Engine;
+
+/// Every engine name the CLI accepts, available or not.
+pub const ENGINE_NAMES: [&str; 3] = ["interp", "jit", "kernel"];
+
+/// The engine with this name, or why it cannot be had in this build.
+pub fn engine_by_name(name: &str) -> Result<Box<dyn Engine>, String> {
+    match name {
+        "interp" => Ok(Box::new(Interpreter::new())),
+        "jit" => Err("engine `jit` is not available in this build of bpfvm (the Cranelift JIT is not implemented yet)".into()),
+        "kernel" => Err("engine `kernel` is not available in this build of bpfvm (the bpf() backend is not implemented yet)".into()),
+        other => Err(format!("unknown engine `{other}` (known: {})", ENGINE_NAMES.join(", "))),
+    }
+}
+
+/// Every engine usable here, each with the reason the others are not.
+pub fn available_engines() -> (Vec<Box<dyn Engine>>, Vec<String>) {
+    let mut engines = Vec::new();
+    let mut missing = Vec::new();
+    for name in ENGINE_NAMES {
+        match engine_by_name(name) {
+            Ok(e) => engines.push(e),
+            Err(why) => missing.push(why),
+        }
+    }
+    (engines, missing)
+}
