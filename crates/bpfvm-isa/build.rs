@@ -117,8 +117,9 @@ fn main() {
         let _ = writeln!(out, "    {e},");
     }
     out.push_str("];\n\n");
-    let index: Vec<u16> =
-        (0..=256usize).map(|op| rows.iter().take_while(|(o, _)| (*o as usize) < op).count() as u16).collect();
+    let index: Vec<u16> = (0..=256usize)
+        .map(|op| rows.iter().take_while(|(o, _)| (*o as usize) < op).count() as u16)
+        .collect();
     out.push_str(
         "/// `OPCODES[OPCODE_INDEX[op]..OPCODE_INDEX[op + 1]]` are the rows of opcode byte `op`.\n",
     );
