@@ -413,10 +413,9 @@ fn cmd_run(a: RunArgs) -> Result<(), Failure> {
 
 fn default_suite() -> PathBuf {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../conformance-tests");
-    if repo.is_dir() {
-        repo
-    } else {
-        PathBuf::from("conformance-tests")
+    match repo.canonicalize() {
+        Ok(path) if path.is_dir() => path,
+        _ => PathBuf::from("conformance-tests"),
     }
 }
 
@@ -495,6 +494,9 @@ fn cmd_conformance(a: ConformanceArgs) -> Result<(), Failure> {
             .collect::<Vec<_>>()
             .join(", "),
         report.engines.join(", ")
+    );
+    println!(
+        "Each test counts in the most demanding conformance group and the newest ISA version its instructions use.\n"
     );
     print!("{}", report.tables());
     let failures = report.failures();
