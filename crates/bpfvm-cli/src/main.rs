@@ -392,7 +392,10 @@ fn cmd_run(a: RunArgs) -> Result<(), Failure> {
         let engine = engine_by_name(&a.engine).map_err(|e| Failure(e, 2))?;
         engine.run(&prog, &mut mem, &opts)
     };
-    let r0 = result.map_err(|f| Failure(format!("fault: {f}"), 1))?;
+    let r0 = result.map_err(|f| {
+        let text = prog.program().get(f.pc).map(|i| insn_text(&i)).unwrap_or_default();
+        Failure(format!("fault: {f}\n    at pc {}: {text}", f.pc), 1)
+    })?;
     println!("r0 = {r0:#x} ({})", r0 as i64);
     if let Some(Expectation::Result(want)) = input.test.as_ref().map(|t| &t.expect) {
         let verdict = if *want == r0 {
