@@ -393,7 +393,11 @@ fn cmd_run(a: RunArgs) -> Result<(), Failure> {
         engine.run(&prog, &mut mem, &opts)
     };
     let r0 = result.map_err(|f| {
-        let text = prog.program().get(f.pc).map(|i| insn_text(&i)).unwrap_or_default();
+        let text = prog
+            .program()
+            .get(f.pc)
+            .map(|i| insn_text(&i))
+            .unwrap_or_default();
         Failure(format!("fault: {f}\n    at pc {}: {text}", f.pc), 1)
     })?;
     println!("r0 = {r0:#x} ({})", r0 as i64);

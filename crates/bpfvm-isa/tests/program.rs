@@ -58,3 +58,53 @@ fn trailing_bytes() {
     let e = Program::from_bytes(&[0x95, 0, 0, 0, 0, 0, 0, 0, 1]).unwrap_err();
     assert_eq!(e.kind, ProgramErrorKind::TrailingBytes { len: 9 });
 }
+
+mod random {
+    use bpfvm_isa::spec::OPCODES;
+    use bpfvm_isa::{Program, RawInsn, slots_to_bytes};
+    use proptest::prelude::*;
+
+    /// Slots whose opcode is a real one (so validation gets past "unknown
+    /// opcode") but whose other fields are arbitrary.
+    fn near_valid_slot() -> impl Strategy<Value = RawInsn> {
+        (
+            0..OPCODES.len(),
+            any::<u8>(),
+            any::<u8>(),
+            any::<i16>(),
+            any::<i32>(),
+        )
+            .prop_map(|(row, d, s, off, imm)| {
+                RawInsn::new(OPCODES[row].opcode, d & 0xf, s & 0xf, off, imm)
+            })
+    }
+
+    /// A validated program re-encodes to its own bytes and every instruction start decodes.
+    fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
+        match Program::from_bytes(bytes) {
+            Ok(p) => {
+                prop_assert_eq!(p.to_bytes(), bytes.to_vec());
+                let re: Vec<RawInsn> = p
+                    .iter()
+                    .flat_map(|(_, i)| i.encode().as_slice().to_vec())
+                    .collect();
+                prop_assert_eq!(re, p.slots().to_vec());
+            }
+            Err(e) => prop_assert!(!e.to_string().is_empty()),
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn random_bytes_validate_or_fail_cleanly(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            check(&bytes)?;
+        }
+
+        #[test]
+        fn near_valid_programs_validate_or_fail_cleanly(slots in prop::collection::vec(near_valid_slot(), 1..32)) {
+            check(&slots_to_bytes(&slots))?;
+        }
+    }
+}
