@@ -300,13 +300,17 @@ fn alu_code(width: Width, op: AluOp, src: Source) -> Code {
         AluOp::MovSx16 => [Mov64Imm, MovSx16To64, Mov64Imm, MovSx16To32],
         AluOp::MovSx32 => [Mov64Imm, MovSx32To64, Mov64Imm, Mov32Reg],
     };
-    let index = match (width, src) {
+    codes[form_index(width, src)]
+}
+
+/// Index into the `[64-bit imm, 64-bit reg, 32-bit imm, 32-bit reg]` code tables.
+fn form_index(width: Width, src: Source) -> usize {
+    match (width, src) {
         (Width::W64, Source::Imm(_)) => 0,
         (Width::W64, Source::Reg(_)) => 1,
         (Width::W32, Source::Imm(_)) => 2,
         (Width::W32, Source::Reg(_)) => 3,
-    };
-    codes[index]
+    }
 }
 
 fn jmp_code(width: Width, op: JmpOp, src: Source) -> Code {
@@ -325,13 +329,7 @@ fn jmp_code(width: Width, op: JmpOp, src: Source) -> Code {
         JmpOp::Slt => [Jslt64Imm, Jslt64Reg, Jslt32Imm, Jslt32Reg],
         JmpOp::Sle => [Jsle64Imm, Jsle64Reg, Jsle32Imm, Jsle32Reg],
     };
-    let index = match (width, src) {
-        (Width::W64, Source::Imm(_)) => 0,
-        (Width::W64, Source::Reg(_)) => 1,
-        (Width::W32, Source::Imm(_)) => 2,
-        (Width::W32, Source::Reg(_)) => 3,
-    };
-    codes[index]
+    codes[form_index(width, src)]
 }
 
 fn atomic_code(size: Size, op: AtomicOp) -> Code {
