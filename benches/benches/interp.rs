@@ -15,7 +15,7 @@ use bpfvm_benches::{
 };
 use bpfvm_interp::Interpreter;
 use bpfvm_isa::Program;
-use bpfvm_runtime::{Engine, LoadedProgram, ProgramType, RunOptions};
+use bpfvm_runtime::{LoadedProgram, ProgramType, RunOptions};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn load(bytes: &[u8]) -> LoadedProgram {

@@ -15,7 +15,7 @@ use bpfvm_isa::asm::{Dialect, assemble};
 use bpfvm_isa::disasm::{Syntax, disassemble, format_insn, objdump_listing};
 use bpfvm_isa::spec::{Group, IsaVersion};
 use bpfvm_isa::{RawInsn, slots_from_bytes, slots_to_bytes};
-use bpfvm_runtime::RunOptions;
+use bpfvm_runtime::{RunError, RunOptions};
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod trace;
@@ -387,18 +387,21 @@ fn cmd_run(a: RunArgs) -> Result<(), Failure> {
                 2,
             ));
         }
-        trace::run_traced(&prog, &mut mem, &opts)
+        trace::run_traced(&prog, &mut mem, &opts).map_err(RunError::from)
     } else {
         let engine = engine_by_name(&a.engine).map_err(|e| Failure(e, 2))?;
         engine.run(&prog, &mut mem, &opts)
     };
-    let r0 = result.map_err(|f| {
-        let text = prog
-            .program()
-            .get(f.pc)
-            .map(|i| insn_text(&i))
-            .unwrap_or_default();
-        Failure(format!("fault: {f}\n    at pc {}: {text}", f.pc), 1)
+    let r0 = result.map_err(|e| match e {
+        RunError::Fault(f) => {
+            let text = prog
+                .program()
+                .get(f.pc)
+                .map(|i| insn_text(&i))
+                .unwrap_or_default();
+            Failure(format!("fault: {f}\n    at pc {}: {text}", f.pc), 1)
+        }
+        other => Failure(other.to_string(), 1),
     })?;
     println!("r0 = {r0:#x} ({})", r0 as i64);
     if let Some(Expectation::Result(want)) = input.test.as_ref().map(|t| &t.expect) {

@@ -101,7 +101,7 @@ fn execute(args: &[String], stdin: &mut dyn Read) -> Result<u64, String> {
     let mut mem = args.mem;
     engine
         .run(&prog, &mut mem, &RunOptions::default())
-        .map_err(|f| format!("fault: {f}"))
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -71,7 +71,7 @@ pub fn run_test(test: &Test, engine: &dyn Engine, filter: &Filter) -> Outcome {
             };
             engine
                 .run(&prog, &mut mem, &opts)
-                .map_err(|f| format!("fault: {f}"))
+                .map_err(|e| e.to_string())
         });
     judge(&case.expect, result)
 }

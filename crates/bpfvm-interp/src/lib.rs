@@ -29,7 +29,7 @@
 //! ```
 //! use bpfvm_interp::Interpreter;
 //! use bpfvm_isa::Program;
-//! use bpfvm_runtime::{Engine, FaultKind, LoadedProgram, ProgramType, RunOptions};
+//! use bpfvm_runtime::{FaultKind, LoadedProgram, ProgramType, RunOptions};
 //!
 //! // r0 = *(u8 *)(r1 + 1) ; exit
 //! let bytes = [0x71, 0x10, 1, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
@@ -51,7 +51,7 @@ mod exec;
 mod semantics;
 mod trace;
 
-use bpfvm_runtime::{Engine, Fault, LoadedProgram, RunOptions};
+use bpfvm_runtime::{Engine, Fault, LoadedProgram, RunError, RunOptions};
 
 pub use bpfvm_runtime::FaultKind;
 pub use trace::{ChangedRegs, TraceStep};
@@ -70,7 +70,18 @@ impl Interpreter {
         Interpreter
     }
 
-    /// Like [`Engine::run`], also returning how many instructions were executed (the
+    /// Runs `prog` once over `mem` with the test ABI of [`Engine::run`]. The interpreter
+    /// never refuses a loaded program, so the only way to fail is a [`Fault`].
+    pub fn run(
+        &self,
+        prog: &LoadedProgram,
+        mem: &mut [u8],
+        opts: &RunOptions,
+    ) -> Result<u64, Fault> {
+        self.run_with_count(prog, mem, opts).0
+    }
+
+    /// Like [`Interpreter::run`], also returning how many instructions were executed (the
     /// faulting one included; one `lddw` counts once).
     pub fn run_with_count(
         &self,
@@ -105,7 +116,12 @@ impl Engine for Interpreter {
         "interp"
     }
 
-    fn run(&self, prog: &LoadedProgram, mem: &mut [u8], opts: &RunOptions) -> Result<u64, Fault> {
-        self.run_with_count(prog, mem, opts).0
+    fn run(
+        &self,
+        prog: &LoadedProgram,
+        mem: &mut [u8],
+        opts: &RunOptions,
+    ) -> Result<u64, RunError> {
+        Ok(Interpreter::run(self, prog, mem, opts)?)
     }
 }

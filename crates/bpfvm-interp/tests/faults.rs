@@ -8,8 +8,7 @@ use std::time::Duration;
 use bpfvm_interp::Interpreter;
 use bpfvm_isa::{AluOp, AtomicOp, Insn, Program, Size};
 use bpfvm_runtime::{
-    CancelToken, Engine, Fault, FaultKind, Helper, HelperRegistry, LoadedProgram, ProgramType,
-    RunOptions,
+    CancelToken, Fault, FaultKind, Helper, HelperRegistry, LoadedProgram, ProgramType, RunOptions,
 };
 use common::*;
 

@@ -5,18 +5,63 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::{Fault, LoadedProgram};
 
+/// Why [`Engine::run`] returned no `r0`.
+///
+/// A [`Fault`] is the program's doing: it did something the run forbids, at an
+/// instruction. The other variants are the engine's: it refused the program before
+/// running it (the kernel's verifier said no) or could not do its job (a syscall failed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The run faulted at an instruction.
+    #[error("fault: {0}")]
+    Fault(#[from] Fault),
+    /// The engine refused to run the program (for the kernel: its verifier rejected it).
+    #[error("{engine} refused the program: {reason}")]
+    Refused {
+        /// The engine's [`Engine::name`].
+        engine: &'static str,
+        /// Why, in the engine's words (for the kernel: the errno and the verifier's verdict).
+        reason: String,
+    },
+    /// The engine failed for reasons of its own, not the program's.
+    #[error("{engine} failed: {reason}")]
+    Failed {
+        /// The engine's [`Engine::name`].
+        engine: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl RunError {
+    /// The fault, if the program faulted.
+    pub fn fault(&self) -> Option<&Fault> {
+        match self {
+            RunError::Fault(f) => Some(f),
+            _ => None,
+        }
+    }
+}
+
 /// Something that runs a [`LoadedProgram`]: the interpreter, a JIT, the kernel.
 ///
 /// **Test ABI** of [`Engine::run`]: `r1` holds the host address of `mem` (0 when `mem` is
 /// empty), `r2` its length, `r10` the top of the first 512-byte stack frame; every other
 /// register starts at 0. The program reads and writes `mem` in place; the result is `r0`
 /// at the outermost `exit`.
+///
+/// Engines may refuse a program the interpreter would run (the kernel verifies it first);
+/// that is a [`RunError::Refused`], not a fault. Engines that cannot count instructions or
+/// poll from inside a run (the kernel) honour [`RunOptions`] as far as they can and say
+/// how in their documentation.
 pub trait Engine: Send + Sync {
     /// A short name for reports (`"interp"`, `"jit"`, `"kernel"`).
     fn name(&self) -> &'static str;
 
     /// Runs `prog` once over `mem` with the test ABI.
-    fn run(&self, prog: &LoadedProgram, mem: &mut [u8], opts: &RunOptions) -> Result<u64, Fault>;
+    fn run(&self, prog: &LoadedProgram, mem: &mut [u8], opts: &RunOptions)
+    -> Result<u64, RunError>;
 }
 
 /// Limits of one run.

@@ -8,8 +8,9 @@
 //!   [`ProgramType`] (no map or BTF pseudo loads, no kfunc calls, code addresses that land
 //!   on instructions), with its [`HelperRegistry`] and a per-program cache where engines
 //!   keep what they derive once ([`LoadedProgram::engine_data`]).
-//! - [`Engine`]: `run(&LoadedProgram, &mut [u8], &RunOptions) -> Result<u64, Fault>`, with
-//!   the test ABI documented on the trait. [`RunOptions`] carries an instruction budget and
+//! - [`Engine`]: `run(&LoadedProgram, &mut [u8], &RunOptions) -> Result<u64, RunError>`,
+//!   with the test ABI documented on the trait; a [`RunError`] is a [`Fault`] or the engine
+//!   refusing the program. [`RunOptions`] carries an instruction budget and
 //!   a [`CancelToken`].
 //! - [`Fault`] / [`FaultKind`]: every way a run can end abnormally, with the pc.
 //! - [`Regions`]: the memory a run may touch (stack frames, the memory buffer, later
@@ -46,7 +47,7 @@ mod helpers;
 mod memory;
 mod program;
 
-pub use engine::{CancelToken, Engine, RunOptions};
+pub use engine::{CancelToken, Engine, RunError, RunOptions};
 pub use fault::{Fault, FaultKind};
 pub use helpers::{Helper, HelperFn, HelperIdOutOfRange, HelperRegistry, MAX_HELPER_ID};
 pub use memory::{

@@ -5,7 +5,7 @@ use bpfvm_interp::Interpreter;
 use bpfvm_isa::{
     AluOp, AtomicOp, CallKind, EndianOp, Insn, JmpOp, LdDwKind, Program, Reg, Size, Source, Width,
 };
-use bpfvm_runtime::{Engine, Fault, LoadedProgram, ProgramType, RunOptions};
+use bpfvm_runtime::{Fault, LoadedProgram, ProgramType, RunOptions};
 
 pub const R0: Reg = Reg::R0;
 pub const R1: Reg = Reg::R1;
