@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use bpfvm_conformance::data::{Expectation, TestCase, parse_hex_bytes};
+use bpfvm_conformance::divergence::DIVERGENCES;
 use bpfvm_conformance::engines::{ENGINE_NAMES, available_engines, engine_by_name};
 use bpfvm_conformance::run::{Filter, Report};
 use bpfvm_conformance::suite::{load, load_suite, slots_of};
@@ -18,6 +19,7 @@ use bpfvm_isa::{RawInsn, slots_from_bytes, slots_to_bytes};
 use bpfvm_runtime::{RunError, RunOptions};
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod kernel_verify;
 mod trace;
 
 /// bpfvm: a userspace eBPF runtime. Assemble, disassemble and run BPF
@@ -39,6 +41,9 @@ enum Command {
     Run(RunArgs),
     /// Run a conformance suite (default: this repository's `conformance-tests/`) on every available engine.
     Conformance(ConformanceArgs),
+    /// Load a program in the Linux kernel and print the verifier's verdict: accepted or not,
+    /// why, processed instructions, verification time, stack depth, and with --log the log.
+    KernelVerify(KernelVerifyArgs),
     /// Speak the bpf_conformance plugin protocol: `bpfvm plugin [MEM-HEX] [--engine E] [--elf]`, program as hex on stdin.
     Plugin(PluginArgs),
 }
@@ -135,6 +140,27 @@ struct InputArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct KernelVerifyArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// Load the program as it is, as this program type (xdp, socket, tc, kprobe,
+    /// tracepoint, perf_event, cgroup_skb, raw_tracepoint, tracing, syscall, or a number).
+    /// Without it the program is verified as the kernel engine loads it: behind the
+    /// test-ABI wrapper (r1 = memory, r2 = its length).
+    #[arg(long)]
+    prog_type: Option<String>,
+    /// Memory length the wrapper sets up (default: the `.data` test's memory, else 0).
+    #[arg(long)]
+    mem_len: Option<usize>,
+    /// Print the verifier's whole log after the verdict.
+    #[arg(long)]
+    log: bool,
+    /// Log the register state at every instruction (BPF_LOG_LEVEL2); implies --log.
+    #[arg(long)]
+    states: bool,
+}
+
+#[derive(Debug, clap::Args)]
 struct DisasmArgs {
     #[command(flatten)]
     input: InputArgs,
@@ -224,6 +250,7 @@ fn main() -> ExitCode {
         Command::Asm(a) => cmd_asm(a),
         Command::Disasm(a) => cmd_disasm(a),
         Command::Run(a) => cmd_run(a),
+        Command::KernelVerify(a) => kernel_verify::cmd_kernel_verify(a),
         Command::Conformance(a) => cmd_conformance(a),
         Command::Plugin(a) => {
             let code = bpfvm_conformance::plugin::plugin_main(
@@ -375,11 +402,19 @@ fn cmd_run(a: RunArgs) -> Result<(), Failure> {
         (None, Some(t)) => t.mem.clone(),
         (None, None) => Vec::new(),
     };
-    let prog = load(&input.slots).map_err(|e| Failure(e, 1))?;
     let opts = RunOptions {
         budget: a.budget,
         ..RunOptions::default()
     };
+    if !a.trace {
+        let engine = engine_by_name(&a.engine).map_err(|e| Failure(e, 2))?;
+        // Engines that judge bytecode themselves (the kernel) get it before bpfvm's loader.
+        if let Some(result) = engine.run_unvalidated(&input.slots, &mut mem, &opts) {
+            let r0 = result.map_err(|e| Failure(e.to_string(), 1))?;
+            return report_r0(r0, input.test.as_ref());
+        }
+    }
+    let prog = load(&input.slots).map_err(|e| Failure(e, 1))?;
     let result = if a.trace {
         if a.engine != "interp" {
             return Err(Failure(
@@ -403,8 +438,13 @@ fn cmd_run(a: RunArgs) -> Result<(), Failure> {
         }
         other => Failure(other.to_string(), 1),
     })?;
+    report_r0(r0, input.test.as_ref())
+}
+
+/// Prints `r0` and, for a test file, whether it is the expected one.
+fn report_r0(r0: u64, test: Option<&TestCase>) -> Result<(), Failure> {
     println!("r0 = {r0:#x} ({})", r0 as i64);
-    if let Some(Expectation::Result(want)) = input.test.as_ref().map(|t| &t.expect) {
+    if let Some(Expectation::Result(want)) = test.map(|t| &t.expect) {
         let verdict = if *want == r0 {
             "as expected"
         } else {
@@ -492,7 +532,7 @@ fn cmd_conformance(a: ConformanceArgs) -> Result<(), Failure> {
         println!("{line}");
     }
     if a.verbose {
-        for line in report.skip_lines() {
+        for line in report.skip_lines().into_iter().chain(report.known_lines()) {
             println!("{line}");
         }
     }
@@ -509,11 +549,37 @@ fn cmd_conformance(a: ConformanceArgs) -> Result<(), Failure> {
         "Each test counts in the most demanding conformance group and the newest ISA version its instructions use.\n"
     );
     print!("{}", report.tables());
+    print_divergences(&report);
     let failures = report.failures();
     if failures > 0 {
         return Err(Failure(format!("{failures} failures"), 1));
     }
     Ok(())
+}
+
+/// The differential part of a conformance report: how often engines disagreed and which
+/// listed divergences explained what.
+fn print_divergences(report: &Report) {
+    if report.engines.len() > 1 {
+        let (explained, unexplained) = report.disagreement_counts();
+        println!(
+            "\nEngines disagree on {} tests: {explained} explained by known divergences, {unexplained} unexplained.",
+            explained + unexplained
+        );
+    }
+    let counts = report.divergence_counts();
+    if counts.is_empty() {
+        return;
+    }
+    println!("\nKnown divergences (bpfvm-conformance/src/divergence.rs; -v lists the tests):");
+    for ((id, engine), n) in counts {
+        let reason = DIVERGENCES
+            .iter()
+            .find(|d| d.id == id)
+            .map_or("", |d| d.reason);
+        let tests = if n == 1 { "test" } else { "tests" };
+        println!("  {id} [{engine}], {n} {tests}: {reason}");
+    }
 }
 
 /// Text of one instruction for traces and errors.

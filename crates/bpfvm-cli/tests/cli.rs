@@ -27,7 +27,14 @@ fn tmp(name: &str, contents: &str) -> PathBuf {
 fn help_lists_every_subcommand_with_a_description() {
     let (code, out, _) = bpfvm(&["--help"]);
     assert_eq!(code, 0);
-    for sub in ["asm", "disasm", "run", "conformance", "plugin"] {
+    for sub in [
+        "asm",
+        "disasm",
+        "run",
+        "conformance",
+        "kernel-verify",
+        "plugin",
+    ] {
         let line = out
             .lines()
             .find(|l| l.trim_start().starts_with(sub))
@@ -137,6 +144,8 @@ fn conformance_reports_failures_and_exits_nonzero() {
         "conformance",
         dir.to_str().unwrap_or_default(),
         "--no-progress",
+        "--engine",
+        "interp",
     ]);
     assert_eq!(code, 1);
     assert!(
@@ -149,7 +158,7 @@ fn conformance_reports_failures_and_exits_nonzero() {
         .expect("total row");
     assert_eq!(
         total.split_whitespace().collect::<Vec<_>>(),
-        ["total", "1", "1", "0"]
+        ["total", "1", "1", "0", "0"]
     );
 }
 
@@ -160,4 +169,100 @@ fn unavailable_engines_say_so() {
     assert_eq!(code, 1);
     assert_eq!(out.lines().count(), 1, "{out}");
     assert!(out.contains("engine `jit` is not available"), "{out}");
+}
+
+/// Kernel-backed: skips, saying why, without `bpf()`; fails under `BPFVM_REQUIRE_KERNEL=1`.
+#[cfg(target_os = "linux")]
+fn kernel() -> bool {
+    bpfvm_kernel::kernel_available_for_test("bpfvm-cli kernel test")
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn run_on_the_kernel_and_hear_its_verdict() {
+    if !kernel() {
+        return;
+    }
+    let ok = tmp(
+        "kernel-ok.data",
+        "-- asm\nldxh %r0, [%r1+1]\nadd %r0, %r2\nexit\n-- mem\n00 34 12\n-- result\n0x1237\n",
+    );
+    let (code, out, err) = bpfvm(&["run", ok.to_str().expect("utf-8"), "--engine", "kernel"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("r0 = 0x1237") && out.contains("as expected"),
+        "{out}"
+    );
+
+    // Out of bounds: the verifier refuses, naming why; bpfvm's interpreter would fault.
+    let oob = tmp(
+        "kernel-oob.data",
+        "-- asm\nldxw %r0, [%r1+4]\nexit\n-- mem\n00 00\n-- result\n0x0\n",
+    );
+    let (code, _, err) = bpfvm(&["run", oob.to_str().expect("utf-8"), "--engine", "kernel"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("kernel refused the program") && err.contains("outside of the packet"),
+        "{err}"
+    );
+
+    let (code, out, _) = bpfvm(&["kernel-verify", ok.to_str().expect("utf-8")]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("verdict:      accepted"), "{out}");
+    // The verifier's count, as the log states it and as the program's info reports it.
+    let processed = out
+        .lines()
+        .find_map(|l| l.strip_prefix("processed:    "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("processed line");
+    assert!(
+        out.contains(&format!("verified_insns {processed},")),
+        "{out}"
+    );
+    let (code, out, _) = bpfvm(&["kernel-verify", oob.to_str().expect("utf-8"), "--log"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("verdict:      rejected, EACCES"), "{out}");
+    assert!(out.contains("--- verifier log ---"), "{out}");
+
+    let asm = tmp("kernel-socket.s", "r0 = 1\nexit\n");
+    let (code, out, _) = bpfvm(&[
+        "kernel-verify",
+        asm.to_str().expect("utf-8"),
+        "--prog-type",
+        "socket",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("as a socket program") && out.contains("processed:    2 instructions"),
+        "{out}"
+    );
+    let (code, _, err) = bpfvm(&[
+        "kernel-verify",
+        asm.to_str().expect("utf-8"),
+        "--prog-type",
+        "nope",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not a program type"), "{err}");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn conformance_shows_both_engines_and_the_known_divergences() {
+    if !kernel() {
+        return;
+    }
+    let dir =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../conformance-tests/base64");
+    let (code, out, err) = bpfvm(&["conformance", dir.to_str().expect("utf-8"), "--no-progress"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("interp") && out.contains("kernel"), "{out}");
+    assert!(
+        out.contains("unexplained") && out.contains(", 0 unexplained."),
+        "{out}"
+    );
+    assert!(
+        out.contains("kernel-shift-imm-width [kernel], 3 tests"),
+        "{out}"
+    );
 }

@@ -15,15 +15,12 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}  ")).collect()
 }
 
-#[expect(
-    clippy::suspicious_command_arg_space,
-    reason = "the public runner passes all plugin options as one argument"
-)]
-fn drive(mut cmd: Command, mem: &[u8], program: &[u8]) -> (bool, String) {
-    // The public runner always passes the memory and the options arguments, empty or not.
+fn drive(mut cmd: Command, engine: &str, mem: &[u8], program: &[u8]) -> (bool, String) {
+    // The public runner always passes the memory and the options arguments, empty or not,
+    // and all options as one argument.
     let mut child = cmd
         .arg(hex(mem))
-        .arg("--engine interp")
+        .arg(format!("--engine {engine}"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -40,6 +37,19 @@ fn drive(mut cmd: Command, mem: &[u8], program: &[u8]) -> (bool, String) {
     )
 }
 
+/// Both plugin commands, in the order the public runner can name them.
+fn plugins() -> [(&'static str, Command); 2] {
+    let mut via_sub = Command::new(env!("CARGO_BIN_EXE_bpfvm"));
+    via_sub.arg("plugin");
+    [
+        ("bpfvm plugin", via_sub),
+        (
+            "bpfvm-plugin",
+            Command::new(env!("CARGO_BIN_EXE_bpfvm-plugin")),
+        ),
+    ]
+}
+
 #[test]
 fn both_plugin_commands_pass_our_suite() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../conformance-tests");
@@ -52,16 +62,8 @@ fn both_plugin_commands_pass_our_suite() {
             continue;
         };
         let program = slots_to_bytes(slots);
-        let mut via_sub = Command::new(env!("CARGO_BIN_EXE_bpfvm"));
-        via_sub.arg("plugin");
-        for (which, cmd) in [
-            ("bpfvm plugin", via_sub),
-            (
-                "bpfvm-plugin",
-                Command::new(env!("CARGO_BIN_EXE_bpfvm-plugin")),
-            ),
-        ] {
-            let (ok, out) = drive(cmd, &case.mem, &program);
+        for (which, cmd) in plugins() {
+            let (ok, out) = drive(cmd, "interp", &case.mem, &program);
             let good = match &case.expect {
                 Expectation::Result(want) => {
                     ok && u64::from_str_radix(&out, 16).ok() == Some(*want)
@@ -79,4 +81,57 @@ fn both_plugin_commands_pass_our_suite() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The same suite through the plugin protocol on the kernel engine: every test passes or
+/// is explained by a listed divergence. Skips, saying why, without `bpf()`; fails under
+/// `BPFVM_REQUIRE_KERNEL=1`.
+#[cfg(target_os = "linux")]
+#[test]
+fn both_plugin_commands_drive_the_kernel() {
+    use bpfvm_conformance::divergence::explain;
+    use bpfvm_conformance::run::{Observed, Outcome, RunFailure, judge};
+
+    if !bpfvm_kernel::kernel_available_for_test("both_plugin_commands_drive_the_kernel") {
+        return;
+    }
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../conformance-tests");
+    let tests = load_suite(&dir).expect("suite readable");
+    let mut failures = Vec::new();
+    let mut passes = 0;
+    for t in &tests {
+        let (Ok(case), Ok(slots)) = (&t.case, &t.slots) else {
+            failures.push(format!("{}: does not build", t.name));
+            continue;
+        };
+        let program = slots_to_bytes(slots);
+        for (which, cmd) in plugins() {
+            let (ok, out) = drive(cmd, "kernel", &case.mem, &program);
+            let result = if ok {
+                u64::from_str_radix(&out, 16).map_err(|_| RunFailure {
+                    text: format!("not hex: {out}"),
+                    refused_by_engine: false,
+                })
+            } else {
+                Err(RunFailure {
+                    refused_by_engine: out.contains("kernel refused the program"),
+                    text: out.clone(),
+                })
+            };
+            let observed = Observed {
+                result,
+                mem: case.mem.clone(),
+            };
+            match judge(&case.expect, &observed.result) {
+                Outcome::Pass => passes += 1,
+                outcome => {
+                    if explain("kernel", slots, &observed).is_none() {
+                        failures.push(format!("{} via {which}: {outcome:?}", t.name));
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(passes >= tests.len() * 2 * 9 / 10, "only {passes} passes");
 }

@@ -11,7 +11,7 @@ pub fn engine_by_name(name: &str) -> Result<Box<dyn Engine>, String> {
     match name {
         "interp" => Ok(Box::new(Interpreter::new())),
         "jit" => Err("engine `jit` is not available in this build of bpfvm (the Cranelift JIT is not implemented yet)".into()),
-        "kernel" => Err("engine `kernel` is not available in this build of bpfvm (the bpf() backend is not implemented yet)".into()),
+        "kernel" => kernel_engine(),
         other => Err(format!("unknown engine `{other}` (known: {})", ENGINE_NAMES.join(", "))),
     }
 }
@@ -27,4 +27,16 @@ pub fn available_engines() -> (Vec<Box<dyn Engine>>, Vec<String>) {
         }
     }
     (engines, missing)
+}
+
+#[cfg(target_os = "linux")]
+fn kernel_engine() -> Result<Box<dyn Engine>, String> {
+    bpfvm_kernel::KernelEngine::new()
+        .map(|k| Box::new(k) as Box<dyn Engine>)
+        .map_err(|why| format!("engine `kernel` is not available: {why}"))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn kernel_engine() -> Result<Box<dyn Engine>, String> {
+    Err("engine `kernel` is not available: bpf(2) exists only on Linux".into())
 }

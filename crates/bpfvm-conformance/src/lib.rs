@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod data;
+pub mod divergence;
 pub mod engines;
 pub mod plugin;
 pub mod run;

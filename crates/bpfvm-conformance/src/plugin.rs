@@ -13,7 +13,7 @@ use bpfvm_runtime::RunOptions;
 
 use crate::data::parse_hex_bytes;
 use crate::engines::engine_by_name;
-use crate::suite::load;
+use crate::run::execute;
 
 /// Parsed plugin arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +73,7 @@ pub fn parse_args(args: &[String]) -> Result<PluginArgs, String> {
 
 /// Runs the plugin protocol; returns the process exit code.
 pub fn plugin_main(args: &[String], stdin: &mut dyn Read, stdout: &mut dyn Write) -> i32 {
-    let (code, line) = match execute(args, stdin) {
+    let (code, line) = match serve(args, stdin) {
         Ok(r0) => (0, format!("{r0:x}")),
         Err(message) => (1, message.replace(['\n', '\r'], " ")),
     };
@@ -82,7 +82,7 @@ pub fn plugin_main(args: &[String], stdin: &mut dyn Read, stdout: &mut dyn Write
     code
 }
 
-fn execute(args: &[String], stdin: &mut dyn Read) -> Result<u64, String> {
+fn serve(args: &[String], stdin: &mut dyn Read) -> Result<u64, String> {
     let args = parse_args(args)?;
     let engine = engine_by_name(&args.engine)?;
     let mut text = String::new();
@@ -97,11 +97,8 @@ fn execute(args: &[String], stdin: &mut dyn Read) -> Result<u64, String> {
     let bytes =
         parse_hex_bytes(&text).map_err(|t| format!("program on stdin: `{t}` is not a hex byte"))?;
     let slots = bpfvm_isa::slots_from_bytes(&bytes).map_err(|e| format!("load error: {e}"))?;
-    let prog = load(&slots)?;
     let mut mem = args.mem;
-    engine
-        .run(&prog, &mut mem, &RunOptions::default())
-        .map_err(|e| e.to_string())
+    execute(engine.as_ref(), &slots, &mut mem, &RunOptions::default()).map_err(|e| e.text)
 }
 
 #[cfg(test)]

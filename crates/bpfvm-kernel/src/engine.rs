@@ -20,6 +20,7 @@ use crate::map::{Map, MapCreate, MapType};
 use crate::probe::{Unavailable, probe};
 use crate::prog::{Prog, ProgLoad, ProgType, TestRun};
 use crate::sys::Bpf;
+use crate::verdict::Verdict;
 
 /// Where the test memory lives in the kernel, and so what kind of pointer `r1` is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -284,7 +285,13 @@ impl KernelEngine {
         }
     }
 
-    fn prepare(&self, slots: &[RawInsn], mem_len: usize) -> Result<Prepared, RunError> {
+    /// The maps a wrapped program needs (the result map, and the memory map for
+    /// [`Placement::MapValue`]) and the wrapped program referring to them.
+    fn wrap_with_maps(
+        &self,
+        slots: &[RawInsn],
+        mem_len: usize,
+    ) -> Result<(Wrapped, Map, Option<Map>), RunError> {
         let result = self
             .bpf
             .map_create(&MapCreate::new(MapType::ARRAY, 4, 8, 1).with_name("bpfvm_r0"))
@@ -308,6 +315,30 @@ impl KernelEngine {
             mem.as_ref().map(|m| m.fd().as_raw_fd()),
         )
         .map_err(Self::refused)?;
+        Ok((wrapped, result, mem))
+    }
+
+    /// The kernel verifier's verdict on `slots` as this engine loads them: behind the
+    /// test-ABI wrapper for `mem_len` bytes of memory. `extra_level` adds log bits (see
+    /// [`Bpf::verify`]).
+    pub fn verify(
+        &self,
+        slots: &[RawInsn],
+        mem_len: usize,
+        extra_level: u32,
+    ) -> Result<(Wrapped, Verdict), RunError> {
+        let (wrapped, _result, _mem) = self.wrap_with_maps(slots, mem_len)?;
+        let req =
+            ProgLoad::new(wrapped.placement.prog_type(), &wrapped.insns).with_name("bpfvm_test");
+        let verdict = self
+            .bpf
+            .verify(&req, extra_level)
+            .map_err(|e| Self::failed("BPF_PROG_LOAD", e))?;
+        Ok((wrapped, verdict))
+    }
+
+    fn prepare(&self, slots: &[RawInsn], mem_len: usize) -> Result<Prepared, RunError> {
+        let (wrapped, result, mem) = self.wrap_with_maps(slots, mem_len)?;
         let prog = self
             .bpf
             .prog_load(
@@ -442,5 +473,17 @@ impl Engine for KernelEngine {
             Ok(prepared) => prepared.run(mem),
             Err(e) => Err(e.clone()),
         }
+    }
+
+    fn run_unvalidated(
+        &self,
+        slots: &[RawInsn],
+        mem: &mut [u8],
+        opts: &RunOptions,
+    ) -> Option<Result<u64, RunError>> {
+        if opts.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+            return Some(Err(Fault::at(slots, 0, FaultKind::Cancelled).into()));
+        }
+        Some(self.run_slots(slots, mem))
     }
 }

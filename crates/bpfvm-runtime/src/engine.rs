@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use bpfvm_isa::RawInsn;
+
 use crate::{Fault, LoadedProgram};
 
 /// Why [`Engine::run`] returned no `r0`.
@@ -62,6 +64,19 @@ pub trait Engine: Send + Sync {
     /// Runs `prog` once over `mem` with the test ABI.
     fn run(&self, prog: &LoadedProgram, mem: &mut [u8], opts: &RunOptions)
     -> Result<u64, RunError>;
+
+    /// Runs slots that bpfvm's loader has not validated, for engines that judge bytecode
+    /// themselves (the kernel's verifier): differential testing needs their own verdict on
+    /// programs bpfvm rejects. Engines that rely on bpfvm's loader return `None`.
+    fn run_unvalidated(
+        &self,
+        slots: &[RawInsn],
+        mem: &mut [u8],
+        opts: &RunOptions,
+    ) -> Option<Result<u64, RunError>> {
+        let _ = (slots, mem, opts);
+        None
+    }
 }
 
 /// Limits of one run.
