@@ -1,6 +1,7 @@
 //! Can this process use `bpf()` for real? The capability probe, and the rule kernel-backed
 //! tests follow.
 
+use std::io::Write;
 use std::sync::OnceLock;
 
 use bpfvm_isa::RawInsn;
@@ -16,7 +17,7 @@ use crate::sys::{Bpf, Errno};
 pub enum Unavailable {
     /// The process may not use `bpf()`.
     #[error(
-        "bpf() is not permitted ({errno}): run as root, or with CAP_BPF plus CAP_NET_ADMIN and CAP_PERFMON"
+        "bpf() is not permitted here, {errno}: run as root, or with CAP_BPF plus CAP_NET_ADMIN and CAP_PERFMON"
     )]
     NotPermitted {
         /// `EPERM` or `EACCES`.
@@ -24,7 +25,7 @@ pub enum Unavailable {
     },
     /// There is no `bpf()` here.
     #[error(
-        "this kernel has no usable bpf() syscall ({errno}): built without CONFIG_BPF_SYSCALL, or blocked by a seccomp filter (as in many containers)"
+        "this kernel has no usable bpf() syscall, {errno}: built without CONFIG_BPF_SYSCALL, or blocked by a seccomp filter (as in many containers)"
     )]
     NoSyscall {
         /// `ENOSYS`.
@@ -106,7 +107,12 @@ pub fn kernel_available_for_test(test: &str) -> bool {
                 !required,
                 "{test}: {REQUIRE_KERNEL_VAR}=1 but the kernel backend is unavailable: {why}"
             );
-            eprintln!("skipping {test}: the kernel backend is unavailable: {why}");
+            // Straight to the stream, not through `eprintln!`, which the test harness
+            // captures and hides for passing tests: a skip must be seen.
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipping {test}: the kernel backend is unavailable: {why}"
+            );
             false
         }
     }

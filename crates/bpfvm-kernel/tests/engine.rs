@@ -8,8 +8,8 @@ use bpfvm_kernel::{KernelEngine, Placement, kernel_available_for_test};
 use bpfvm_runtime::{Engine, LoadedProgram, ProgramType, RunError, RunOptions};
 
 macro_rules! engine {
-    () => {
-        if !kernel_available_for_test(module_path!()) {
+    ($test:ident) => {
+        if !kernel_available_for_test(stringify!($test)) {
             return;
         }
     };
@@ -30,7 +30,7 @@ fn kernel() -> KernelEngine {
 
 #[test]
 fn packet_memory_is_read_and_written_in_place() {
-    engine!();
+    engine!(packet_memory_is_read_and_written_in_place);
     let prog = loaded(
         "r0 = *(u32 *)(r1 + 0)\n\
          *(u8 *)(r1 + 4) = 0x77\n\
@@ -51,7 +51,7 @@ fn packet_memory_is_read_and_written_in_place() {
 
 #[test]
 fn the_full_64_bits_of_r0_come_back() {
-    engine!();
+    engine!(the_full_64_bits_of_r0_come_back);
     let prog = loaded("r0 = 0x123456789abcdef0 ll\nexit");
     assert_eq!(
         kernel().run(&prog, &mut [], &RunOptions::new()),
@@ -61,7 +61,7 @@ fn the_full_64_bits_of_r0_come_back() {
 
 #[test]
 fn atomics_on_memory_use_a_map_value() {
-    engine!();
+    engine!(atomics_on_memory_use_a_map_value);
     let prog = loaded(
         "r2 = 5\n\
          r2 = atomic_fetch_add((u64 *)(r1 + 0), r2)\n\
@@ -79,7 +79,7 @@ fn atomics_on_memory_use_a_map_value() {
 
 #[test]
 fn legacy_packet_loads_run_as_a_socket_filter() {
-    engine!();
+    engine!(legacy_packet_loads_run_as_a_socket_filter);
     let prog = loaded("r0 = *(u16 *)skb[1]\nexit");
     assert_eq!(
         Placement::choose(prog.program().slots(), 4),
@@ -99,7 +99,7 @@ fn legacy_packet_loads_run_as_a_socket_filter() {
 
 #[test]
 fn the_verifier_refuses_with_its_reason() {
-    engine!();
+    engine!(the_verifier_refuses_with_its_reason);
     // Reads one byte past the 4 bytes of memory.
     let prog = loaded("r0 = *(u8 *)(r1 + 4)\nexit");
     let e = kernel()
@@ -117,7 +117,7 @@ fn the_verifier_refuses_with_its_reason() {
 
 #[test]
 fn helper_ids_are_the_kernels() {
-    engine!();
+    engine!(helper_ids_are_the_kernels);
     // Helper 5 is ktime_get_ns in the kernel: a large, growing value, not r1.
     let prog = loaded("r1 = 7\ncall 5\nexit");
     let a = kernel()
@@ -131,7 +131,7 @@ fn helper_ids_are_the_kernels() {
 
 #[test]
 fn raw_bytecode_goes_to_the_kernel_unvalidated() {
-    engine!();
+    engine!(raw_bytecode_goes_to_the_kernel_unvalidated);
     // A jump past the end: bpfvm's loader rejects it; here the kernel does.
     let e = kernel()
         .run_slots(&slots("goto +5\nexit"), &mut [])

@@ -9,8 +9,8 @@ use bpfvm_kernel::{
 };
 
 macro_rules! require_kernel {
-    () => {
-        if !kernel_available_for_test(module_path!()) {
+    ($test:ident) => {
+        if !kernel_available_for_test(stringify!($test)) {
             return;
         }
     };
@@ -28,7 +28,7 @@ fn key(k: u32) -> [u8; 4] {
 
 #[test]
 fn hash_map_elements() {
-    require_kernel!();
+    require_kernel!(hash_map_elements);
     let bpf = Bpf::new();
     let m = bpf
         .map_create(&MapCreate::new(MapType::HASH, 4, 8, 16).with_name("t_hash"))
@@ -64,7 +64,7 @@ fn hash_map_elements() {
 
 #[test]
 fn wrong_sizes_never_reach_the_kernel() {
-    require_kernel!();
+    require_kernel!(wrong_sizes_never_reach_the_kernel);
     let m = Bpf::new()
         .map_create(&MapCreate::new(MapType::ARRAY, 4, 8, 2))
         .expect("array");
@@ -80,7 +80,7 @@ fn wrong_sizes_never_reach_the_kernel() {
 
 #[test]
 fn freeze_makes_a_map_read_only_for_user_space() {
-    require_kernel!();
+    require_kernel!(freeze_makes_a_map_read_only_for_user_space);
     let m = Bpf::new()
         .map_create(&MapCreate::new(MapType::ARRAY, 4, 4, 1))
         .expect("array");
@@ -93,7 +93,7 @@ fn freeze_makes_a_map_read_only_for_user_space() {
 
 #[test]
 fn batch_operations_walk_a_hash_map() {
-    require_kernel!();
+    require_kernel!(batch_operations_walk_a_hash_map);
     let m = Bpf::new()
         .map_create(&MapCreate::new(MapType::HASH, 4, 4, 64).with_flags(F_NO_PREALLOC))
         .expect("hash map");
@@ -122,7 +122,7 @@ fn batch_operations_walk_a_hash_map() {
 
 #[test]
 fn per_cpu_values_have_one_slot_per_possible_cpu() {
-    require_kernel!();
+    require_kernel!(per_cpu_values_have_one_slot_per_possible_cpu);
     let cpus = bpfvm_kernel::possible_cpus().expect("cpus");
     let m = Bpf::new()
         .map_create(&MapCreate::new(MapType::PERCPU_ARRAY, 4, 4, 1))
@@ -139,7 +139,7 @@ fn per_cpu_values_have_one_slot_per_possible_cpu() {
 
 #[test]
 fn bad_map_requests_get_the_kernels_errno() {
-    require_kernel!();
+    require_kernel!(bad_map_requests_get_the_kernels_errno);
     let bpf = Bpf::new();
     let e = bpf
         .map_create(&MapCreate::new(MapType::ARRAY, 4, 0, 1))
@@ -161,7 +161,7 @@ fn bad_map_requests_get_the_kernels_errno() {
 
 #[test]
 fn rejected_programs_carry_errno_and_log() {
-    require_kernel!();
+    require_kernel!(rejected_programs_carry_errno_and_log);
     let bpf = Bpf::new();
     // `exit` with r0 never written: the verifier's classic "R0 !read_ok".
     let e = bpf
@@ -203,7 +203,7 @@ fn chatty_program() -> Vec<RawInsn> {
 
 #[test]
 fn the_log_buffer_grows_until_the_whole_log_fits() {
-    require_kernel!();
+    require_kernel!(the_log_buffer_grows_until_the_whole_log_fits);
     let insns = chatty_program();
     let log = LogOptions {
         policy: LogPolicy::Always(bpfvm_kernel::LOG_LEVEL2),
@@ -233,7 +233,7 @@ fn the_log_buffer_grows_until_the_whole_log_fits() {
 
 #[test]
 fn verdicts_report_the_kernels_counts() {
-    require_kernel!();
+    require_kernel!(verdicts_report_the_kernels_counts);
     let bpf = Bpf::new();
     let insns = chatty_program();
     let v = bpf
@@ -258,7 +258,7 @@ fn verdicts_report_the_kernels_counts() {
 
 #[test]
 fn test_run_passes_data_in_and_out() {
-    require_kernel!();
+    require_kernel!(test_run_passes_data_in_and_out);
     // r2 = data ; r3 = data_end ; r4 = r2 + 2 ; if r4 > r3 goto out ;
     // *(u8 *)(r2 + 1) = 0x5a ; r0 = *(u8 *)(r2 + 0) ; exit ; out: r0 = 0 ; exit
     let insns = [
@@ -340,7 +340,7 @@ fn int_btf() -> Vec<u8> {
 
 #[test]
 fn btf_loads_and_types_a_map() {
-    require_kernel!();
+    require_kernel!(btf_loads_and_types_a_map);
     let bpf = Bpf::new();
     let btf = bpf
         .btf_load(&int_btf(), &LogOptions::default())
