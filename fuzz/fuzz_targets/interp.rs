@@ -4,7 +4,7 @@
 
 use bpfvm_interp::Interpreter;
 use bpfvm_isa::Program;
-use bpfvm_runtime::{Engine, LoadedProgram, ProgramType, RunOptions};
+use bpfvm_runtime::{LoadedProgram, ProgramType, RunOptions};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -55,6 +55,15 @@ pub fn cmd_kernel_verify(a: KernelVerifyArgs) -> Result<(), Failure> {
                 mem_len,
                 wrapped.placement.prog_type()
             );
+            if a.show_wrapper {
+                let listing = bpfvm_isa::disassemble(&wrapped.insns, bpfvm_isa::Syntax::Kernel);
+                println!(
+                    "\n--- as loaded (kernel notation; the program starts at {}) ---",
+                    wrapped.program_start
+                );
+                print!("{listing}");
+                println!();
+            }
             verdict
         }
     };

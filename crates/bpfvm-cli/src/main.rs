@@ -158,6 +158,9 @@ struct KernelVerifyArgs {
     /// Log the register state at every instruction (BPF_LOG_LEVEL2); implies --log.
     #[arg(long)]
     states: bool,
+    /// Print the program as loaded: the test-ABI wrapper followed by the program.
+    #[arg(long)]
+    show_wrapper: bool,
 }
 
 #[derive(Debug, clap::Args)]
