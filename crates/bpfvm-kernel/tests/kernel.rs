@@ -319,12 +319,21 @@ fn test_run_passes_data_in_and_out() {
 
 /// Minimal BTF: one `int` (4 bytes, signed) type.
 fn int_btf() -> Vec<u8> {
-    let strings = b"\0int\0";
+    btf_blob(b"\0int\0", &int_type())
+}
+
+/// Type 1: `int`, with its name at string offset 1.
+fn int_type() -> Vec<u8> {
     let mut types = Vec::new();
     types.extend(1u32.to_le_bytes()); // name_off: "int"
     types.extend((1u32 << 24).to_le_bytes()); // kind INT, vlen 0
     types.extend(4u32.to_le_bytes()); // size
     types.extend(((1u32 << 24) | 32).to_le_bytes()); // encoding SIGNED, offset 0, 32 bits
+    types
+}
+
+/// A BTF blob: header, `types`, `strings`.
+fn btf_blob(strings: &[u8], types: &[u8]) -> Vec<u8> {
     let mut btf = Vec::new();
     btf.extend(0xeb9fu16.to_le_bytes());
     btf.extend([1, 0]); // version, flags
@@ -336,6 +345,80 @@ fn int_btf() -> Vec<u8> {
     btf.extend(types);
     btf.extend(strings);
     btf
+}
+
+#[test]
+fn func_info_line_info_and_fd_array_reach_the_kernel() {
+    require_kernel!(func_info_line_info_and_fd_array_reach_the_kernel);
+    let bpf = Bpf::new();
+    // Strings: "int" at 1, "prog" at 5, "t.c" at 10, "r0 = 0;" at 14.
+    let strings = b"\0int\0prog\0t.c\0r0 = 0;\0";
+    let mut types = int_type();
+    types.extend(0u32.to_le_bytes()); // [2] FUNC_PROTO, anonymous
+    types.extend((13u32 << 24).to_le_bytes()); // kind FUNC_PROTO, no params
+    types.extend(1u32.to_le_bytes()); // returns int
+    types.extend(5u32.to_le_bytes()); // [3] FUNC "prog"
+    types.extend((12u32 << 24).to_le_bytes()); // kind FUNC, static linkage
+    types.extend(2u32.to_le_bytes()); // of type [2]
+    let btf = bpf
+        .btf_load(&btf_blob(strings, &types), &LogOptions::default())
+        .expect("BTF with a function");
+
+    // r1 = map_by_index(0) ll ; r0 = 0 ; exit  (`lddw src=5` indexes fd_array)
+    let insns = [
+        RawInsn::new(0x18, 1, 5, 0, 0),
+        RawInsn::new(0, 0, 0, 0, 0),
+        mov(0, 0),
+        EXIT,
+    ];
+    let func_info: Vec<u8> = [0u32, 3].iter().flat_map(|v| v.to_le_bytes()).collect();
+    // insn_off 0, file "t.c", line "r0 = 0;", line 7 column 3.
+    let line_info: Vec<u8> = [0u32, 10, 14, (7 << 10) | 3]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let map = bpf
+        .map_create(&MapCreate::new(MapType::ARRAY, 4, 4, 1))
+        .expect("map");
+    let fds = [map.fd()];
+    let load = |with_fds: bool| {
+        let req = ProgLoad::new(ProgType::XDP, &insns)
+            .with_btf(
+                btf.fd(),
+                Some(bpfvm_kernel::BtfRecords {
+                    rec_size: 8,
+                    data: &func_info,
+                }),
+                Some(bpfvm_kernel::BtfRecords {
+                    rec_size: 16,
+                    data: &line_info,
+                }),
+            )
+            .with_fd_array(if with_fds { &fds } else { &[] }, false);
+        bpf.verify(&req, 0).expect("verdict")
+    };
+    let v = load(true);
+    assert!(v.accepted, "{}", v.log);
+    // Without the fd array the map index resolves to nothing.
+    let v = load(false);
+    assert!(!v.accepted);
+    assert!(
+        v.reason().is_some_and(|r| r.contains("fd_array")),
+        "{}",
+        v.log
+    );
+    // Func info pointing at a type that is not a function is the kernel's EINVAL.
+    let bad_func: Vec<u8> = [0u32, 1].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let req = ProgLoad::new(ProgType::XDP, &insns[2..]).with_btf(
+        btf.fd(),
+        Some(bpfvm_kernel::BtfRecords {
+            rec_size: 8,
+            data: &bad_func,
+        }),
+        None,
+    );
+    let e = bpf.prog_load(&req).unwrap_err();
+    assert_eq!(e.errno(), Some(Errno::EINVAL), "{e}");
 }
 
 #[test]
