@@ -385,6 +385,18 @@ impl Prepared {
                         ..TestRun::default()
                     })
                     .map_err(|e| fail("BPF_PROG_TEST_RUN", e))?;
+                if r.data_size_out as usize != data.len() {
+                    // bpf_xdp_adjust_head/tail moved the packet's edges: the memory the
+                    // test ABI promised is no longer where it was.
+                    return Err(fail(
+                        "the program",
+                        KernelError::Invalid(format!(
+                            "changed the packet from {} to {} bytes",
+                            data.len(),
+                            r.data_size_out
+                        )),
+                    ));
+                }
                 mem.copy_from_slice(&out[..mem.len()]);
                 r.retval
             }
