@@ -1,0 +1,1 @@
+//! # bpfvm-btf (skeleton, being written)
