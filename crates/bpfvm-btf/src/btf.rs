@@ -512,7 +512,8 @@ impl Btf {
         })
     }
 
-    /// Alignment in bytes, as libbpf's `btf__align_of` (8-byte pointers).
+    /// Alignment in bytes, as libbpf's `btf__align_of` (8-byte pointers; a
+    /// struct/union whose layout shows it is packed has alignment 1).
     /// `None` for kinds without alignment or past a depth bound.
     pub fn align_of(&self, id: TypeId) -> Option<u32> {
         self.align_of_depth(id, 0)
@@ -535,7 +536,7 @@ impl Btf {
             | TypeKind::Restrict { target }
             | TypeKind::TypeTag { target, .. } => self.align_of_depth(*target, depth + 1),
             TypeKind::Array { elem, .. } => self.align_of_depth(*elem, depth + 1),
-            TypeKind::Struct { members, .. } | TypeKind::Union { members, .. } => {
+            TypeKind::Struct { size, members } | TypeKind::Union { size, members } => {
                 let mut max = 1;
                 for m in members {
                     let a = self.align_of_depth(m.ty, depth + 1)?;
@@ -543,6 +544,14 @@ impl Btf {
                         return None;
                     }
                     max = max.max(a);
+                    // A field off its natural alignment: the struct is packed.
+                    if m.bitfield_size == 0 && m.bit_offset % (8 * a) != 0 {
+                        return Some(1);
+                    }
+                }
+                // A size that is not a multiple of the alignment: packed.
+                if size % max != 0 {
+                    return Some(1);
                 }
                 Some(max)
             }

@@ -166,16 +166,19 @@ impl Printer<'_> {
         i64::from(self.btf.align_of(id).unwrap_or(0))
     }
 
-    /// libbpf's `btf_is_struct_packed`.
-    fn is_packed(&self, id: TypeId, size: u32, members: &[crate::types::Member]) -> bool {
-        let align = self.align_of(id);
-        if align != 0 && i64::from(size) % align != 0 {
-            return true;
-        }
-        members.iter().any(|m| {
+    /// libbpf's `btf_is_struct_packed`: a non-bitfield member off its
+    /// natural alignment, or a size that is not a multiple of the largest
+    /// member alignment.
+    fn is_packed(&self, size: u32, members: &[crate::types::Member]) -> bool {
+        let mut max_align = 1;
+        for m in members {
             let a = self.align_of(m.ty);
-            a != 0 && m.bitfield_size == 0 && i64::from(m.bit_offset) % (8 * a) != 0
-        })
+            if a != 0 && m.bitfield_size == 0 && i64::from(m.bit_offset) % (8 * a) != 0 {
+                return true;
+            }
+            max_align = max_align.max(a);
+        }
+        i64::from(size) % max_align != 0
     }
 
     fn struct_def(&mut self, id: TypeId, t: &Type, lvl: usize) {
@@ -190,7 +193,7 @@ impl Printer<'_> {
         }
         self.depth += 1;
         let align = self.align_of(id);
-        let packed = is_struct && self.is_packed(id, size, members);
+        let packed = is_struct && self.is_packed(size, members);
         self.out
             .push_str(if is_struct { "struct" } else { "union" });
         if t.name_off != 0 {
