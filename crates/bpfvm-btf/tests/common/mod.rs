@@ -60,6 +60,19 @@ pub fn func_symbols(obj: &str) -> Vec<(String, u64, String)> {
     out
 }
 
+/// Slot indices where instructions start in an ELF code section (a `lddw`,
+/// opcode 0x18, takes two slots).
+pub fn insn_starts(obj: &str, name: &str) -> Vec<u32> {
+    let code = section(obj, name);
+    let mut starts = Vec::new();
+    let mut slot = 0usize;
+    while slot * 8 < code.len() {
+        starts.push(slot as u32);
+        slot += if code[slot * 8] == 0x18 { 2 } else { 1 };
+    }
+    starts
+}
+
 pub const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
 
 /// The running kernel's BTF, or `None` (with a note on stderr) when this
