@@ -20,6 +20,7 @@ use bpfvm_runtime::{RunError, RunOptions};
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod kernel_verify;
+mod object_cmd;
 mod trace;
 
 /// bpfvm: a userspace eBPF runtime. Assemble, disassemble and run BPF
@@ -35,8 +36,10 @@ struct Cli {
 enum Command {
     /// Assemble a program (LLVM/kernel syntax or the bpf_conformance dialect) into bytecode.
     Asm(AsmArgs),
-    /// Disassemble bytecode, or the program of a `.data` test, in LLVM, kernel or conformance syntax.
+    /// Disassemble bytecode, the program of a `.data` test, or the linked programs of an ELF object.
     Disasm(DisasmArgs),
+    /// Show what an ELF object holds: sections, programs, maps, externs, relocations, BTF.
+    Inspect(InspectArgs),
     /// Run a program (a `.data` test or raw bytecode) and print r0; `--trace` shows every step.
     Run(RunArgs),
     /// Run a conformance suite (default: this repository's `conformance-tests/`) on every available engine.
@@ -140,6 +143,15 @@ struct InputArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct InspectArgs {
+    /// The ELF object (`clang -target bpf -c` output).
+    object: PathBuf,
+    /// Also list every BTF type, in C syntax.
+    #[arg(long)]
+    btf: bool,
+}
+
+#[derive(Debug, clap::Args)]
 struct KernelVerifyArgs {
     #[command(flatten)]
     input: InputArgs,
@@ -173,6 +185,12 @@ struct DisasmArgs {
     /// Print a full `llvm-objdump -d` style listing (slot numbers and bytes).
     #[arg(long)]
     objdump: bool,
+    /// ELF objects: only the programs of this section.
+    #[arg(long)]
+    section: Option<String>,
+    /// ELF objects: interleave the source lines (from BTF line info), as `llvm-objdump -S`.
+    #[arg(long)]
+    source: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -253,6 +271,7 @@ fn main() -> ExitCode {
         Command::Asm(a) => cmd_asm(a),
         Command::Disasm(a) => cmd_disasm(a),
         Command::Run(a) => cmd_run(a),
+        Command::Inspect(a) => cmd_inspect(a),
         Command::KernelVerify(a) => kernel_verify::cmd_kernel_verify(a),
         Command::Conformance(a) => cmd_conformance(a),
         Command::Plugin(a) => {
@@ -378,7 +397,41 @@ fn cmd_asm(a: AsmArgs) -> Result<(), Failure> {
     write_output(a.output.as_deref(), &out)
 }
 
+fn cmd_inspect(a: InspectArgs) -> Result<(), Failure> {
+    let bytes = read_input(&a.object)?;
+    let obj = object_cmd::load_object(&a.object, &bytes)?;
+    print!("{}", object_cmd::inspect(&obj, &a.object, a.btf));
+    Ok(())
+}
+
 fn cmd_disasm(a: DisasmArgs) -> Result<(), Failure> {
+    if a.input.input.as_os_str() != "-" {
+        let bytes = read_input(&a.input.input)?;
+        if object_cmd::is_elf(&bytes) {
+            let obj = object_cmd::load_object(&a.input.input, &bytes)?;
+            let programs: Vec<_> = obj
+                .programs
+                .iter()
+                .filter(|p| a.section.as_ref().is_none_or(|s| *s == p.section))
+                .collect();
+            if programs.is_empty() {
+                return Err(Failure(
+                    format!(
+                        "{}: no program in section `{}`",
+                        a.input.input.display(),
+                        a.section.unwrap_or_default()
+                    ),
+                    1,
+                ));
+            }
+            let listings: Vec<String> = programs
+                .iter()
+                .map(|p| object_cmd::listing(p, a.syntax.into(), a.source))
+                .collect();
+            print!("{}", listings.join("\n"));
+            return Ok(());
+        }
+    }
     let input = read_program(&a.input)?;
     let text = if a.objdump {
         objdump_listing(&input.slots, ".text")

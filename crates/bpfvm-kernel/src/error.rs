@@ -29,6 +29,14 @@ pub enum KernelError {
         /// Bytes the buffer holds.
         given: usize,
     },
+    /// A failure while doing something larger (loading one map of an object…).
+    #[error("{context}: {error}")]
+    Context {
+        /// What was being done.
+        context: String,
+        /// How it failed.
+        error: Box<KernelError>,
+    },
     /// Refused before reaching the kernel, because the kernel would have read or written
     /// memory that is not there (a key of the wrong size) or cannot take it at all.
     #[error("invalid request: {0}")]
@@ -42,6 +50,7 @@ impl KernelError {
             KernelError::Syscall { errno, .. } => Some(*errno),
             KernelError::Load(f) => Some(f.errno),
             KernelError::OutputTooSmall { .. } => Some(Errno::ENOSPC),
+            KernelError::Context { error, .. } => error.errno(),
             KernelError::Invalid(_) => None,
         }
     }
@@ -50,6 +59,7 @@ impl KernelError {
     pub fn log(&self) -> Option<&str> {
         match self {
             KernelError::Load(f) => Some(&f.log),
+            KernelError::Context { error, .. } => error.log(),
             _ => None,
         }
     }

@@ -10,7 +10,8 @@
 //!   ([`kernel_available_for_test`]);
 //! - the kernel [`KernelEngine`], running programs with the test ABI behind a wrapper
 //!   ([`wrap`]);
-//! - the verifier's verdict as data ([`Bpf::verify`], [`Verdict`]).
+//! - the verifier's verdict as data ([`Bpf::verify`], [`Verdict`]);
+//! - loading a whole ELF object as libbpf would ([`Bpf::load_object`]).
 //!
 //! It does not execute anything in user space.
 //!
@@ -45,6 +46,7 @@ mod engine;
 mod error;
 mod log;
 mod map;
+mod object;
 mod probe;
 mod prog;
 mod sys;
@@ -57,6 +59,10 @@ pub use log::{LOG_LEVEL1, LOG_LEVEL2, LOG_STATS, LogOptions, LogPolicy};
 pub use map::{
     Batch, BatchToken, F_LOCK, F_MMAPABLE, F_NO_PREALLOC, F_NUMA_NODE, F_RDONLY_PROG, Map,
     MapCreate, MapType, UPDATE_ANY, UPDATE_EXIST, UPDATE_NOEXIST, possible_cpus,
+};
+pub use object::{
+    KernelObject, host_load_options, kallsyms, running_kernel_config, running_kernel_version,
+    vmlinux_btf,
 };
 pub use probe::{REQUIRE_KERNEL_VAR, Unavailable, kernel_available_for_test, probe, probe_with};
 pub use prog::{
