@@ -3,16 +3,18 @@
 //! in its `fd_array`, its BTF func and line info, and its attach target's BTF id.
 
 use std::collections::BTreeMap;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 use bpfvm_btf::{Btf as BtfTypes, Kind};
-use bpfvm_object::{KconfigValue, LoadOptions, MapSpec, Object, ProgramSpec};
+use bpfvm_object::{
+    KconfigValue, LoadOptions, MapContents, MapSpec, Object, ObjectRun, ProgramSpec, SlotValue,
+};
 
 use crate::btf::Btf;
 use crate::error::KernelError;
 use crate::log::LogOptions;
 use crate::map::{Map, MapCreate, MapType};
-use crate::prog::{AttachType, BtfRecords, Prog, ProgLoad, ProgType};
+use crate::prog::{AttachType, BtfRecords, Prog, ProgLoad, ProgType, TestRun};
 use crate::sys::Bpf;
 
 /// `BPF_F_SLEEPABLE`
@@ -38,6 +40,52 @@ impl KernelObject {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, p)| p)
+    }
+
+    /// Runs program `program` once on `packet` with `BPF_PROG_TEST_RUN` and reads back the
+    /// packet and every readable map: the kernel's side of an engine comparison.
+    pub fn run(
+        &self,
+        object: &Object,
+        program: &str,
+        packet: &[u8],
+    ) -> Result<ObjectRun, KernelError> {
+        let prog = self
+            .program(program)
+            .ok_or_else(|| KernelError::Invalid(format!("no program `{program}` was loaded")))?;
+        let mut out = vec![0; packet.len() + 256];
+        let r = prog.test_run(&mut TestRun {
+            data_in: packet,
+            data_out: Some(&mut out),
+            repeat: 1,
+            ..TestRun::default()
+        })?;
+        out.truncate(r.data_size_out as usize);
+        Ok(ObjectRun {
+            retval: r.retval,
+            packet: out,
+            maps: self.snapshot(object)?,
+        })
+    }
+
+    /// The contents of every map user space can read element by element (hash and array
+    /// kinds, per-CPU or not).
+    pub fn snapshot(&self, object: &Object) -> Result<BTreeMap<String, MapContents>, KernelError> {
+        let mut out = BTreeMap::new();
+        for (spec, map) in object.maps.iter().zip(&self.maps) {
+            // hash, array, percpu_hash, percpu_array, lru_hash, lru_percpu_hash
+            if !matches!(spec.map_type, 1 | 2 | 5 | 6 | 9 | 10) {
+                continue;
+            }
+            let mut contents = MapContents::new();
+            for key in map.keys()? {
+                if let Some(value) = map.lookup(&key)? {
+                    contents.insert(key, value);
+                }
+            }
+            out.insert(spec.name.clone(), contents);
+        }
+        Ok(out)
     }
 
     /// The map at the object's index of the map named `name`.
@@ -164,6 +212,18 @@ impl Bpf {
         vmlinux: Option<&BtfTypes>,
         log: &LogOptions,
     ) -> Result<KernelObject, KernelError> {
+        self.load_object_programs(object, vmlinux, log, &|_| true)
+    }
+
+    /// [`Bpf::load_object`] with only the programs `want` selects (the others' maps are
+    /// still created: programs share them).
+    pub fn load_object_programs(
+        &self,
+        object: &Object,
+        vmlinux: Option<&BtfTypes>,
+        log: &LogOptions,
+        want: &dyn Fn(&ProgramSpec) -> bool,
+    ) -> Result<KernelObject, KernelError> {
         // The kernel may refuse the object's BTF (libbpf then goes on without it).
         let btf = object
             .btf
@@ -186,7 +246,7 @@ impl Bpf {
         }
         let fds: Vec<BorrowedFd<'_>> = maps.iter().map(|m| m.fd()).collect();
         let mut programs = Vec::new();
-        for p in &object.programs {
+        for p in object.programs.iter().filter(|p| want(p)) {
             let prog = self
                 .load_object_program(object, p, btf.as_ref(), &fds, vmlinux, log)
                 .map_err(context(format!(
@@ -194,6 +254,22 @@ impl Bpf {
                     p.name, p.section
                 )))?;
             programs.push((p.name.clone(), prog));
+        }
+        // Static initializers of map-in-maps and program arrays, now that every fd exists.
+        for (spec, map) in object.maps.iter().zip(&maps) {
+            for (slot, value) in &spec.initial_slots {
+                let fd = match value {
+                    SlotValue::Map(i) => maps.get(*i).map(|m| m.fd().as_raw_fd()),
+                    SlotValue::Program(name) => programs
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, p)| p.fd().as_raw_fd()),
+                };
+                // A program left out by `want` leaves its slot empty.
+                let Some(fd) = fd else { continue };
+                map.update(&slot.to_le_bytes(), &(fd as u32).to_le_bytes(), 0)
+                    .map_err(context(format!("map `{}` slot {slot}", spec.name)))?;
+            }
         }
         Ok(KernelObject {
             btf,

@@ -46,5 +46,8 @@ pub use load::{
     ExternKind, ExternSpec, KconfigValue, LineEntry, LoadOptions, Object, ProgramSpec,
     RelocationSummary, SectionSummary, load,
 };
-pub use maps::{DataKind, MAP_TYPE_NAMES, MapOrigin, MapSpec};
+pub use maps::{DataKind, MAP_TYPE_NAMES, MapOrigin, MapSpec, SlotValue};
 pub use sections::ProgramKind;
+
+mod run;
+pub use run::{MapContents, ObjectRun};

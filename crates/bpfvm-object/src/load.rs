@@ -9,7 +9,7 @@ use crate::elf::{Elf, Reloc, Section};
 use crate::link::{
     Code, Linked, PSEUDO_BTF_ID, PSEUDO_KFUNC_CALL, PSEUDO_MAP_IDX_VALUE, Resolve, Target,
 };
-use crate::maps::{self, MapOrigin, MapSpec};
+use crate::maps::{self, MapOrigin, MapSpec, SlotValue};
 use crate::sections::{ProgramKind, classify};
 use crate::{Limits, ObjectError};
 
@@ -385,6 +385,8 @@ pub fn load(data: &[u8], opts: &LoadOptions<'_>) -> Result<Object, ObjectError> 
         programs.push(prog);
     }
 
+    static_slots(&elf, &mut maps, &programs)?;
+
     let sections = elf
         .sections
         .iter()
@@ -424,6 +426,57 @@ pub fn load(data: &[u8], opts: &LoadOptions<'_>) -> Result<Object, ObjectError> 
         sections,
         relocations,
     })
+}
+
+/// The `.rel.maps` relocations of statically initialized map-in-maps and program arrays
+/// (`R_BPF_64_ABS64` against a map or a program, at a slot of the `values` member).
+fn static_slots(
+    elf: &Elf,
+    maps: &mut [MapSpec],
+    programs: &[ProgramSpec],
+) -> Result<(), ObjectError> {
+    let Some(sec) = elf.section_by_name(".maps") else {
+        return Ok(());
+    };
+    for rel in &elf.relocs[sec.index] {
+        let sym = &elf.symbols[rel.symbol];
+        let bad = |problem: String| ObjectError::Relocation {
+            section: ".maps".into(),
+            offset: rel.offset,
+            problem,
+        };
+        let owner = maps
+            .iter()
+            .position(|m| {
+                m.section == ".maps"
+                    && m.values_offset.is_some_and(|v| rel.offset >= m.offset + v)
+                    && rel.offset
+                        < m.offset + m.values_offset.unwrap_or(0) + 8 * u64::from(m.max_entries)
+            })
+            .ok_or_else(|| {
+                bad(format!(
+                    "`{}` is not stored in the `values` of a map definition",
+                    sym.name
+                ))
+            })?;
+        let slot = (rel.offset - maps[owner].offset - maps[owner].values_offset.unwrap_or(0)) / 8;
+        let value = if sym.section == Some(sec.index) {
+            let target = maps
+                .iter()
+                .position(|m| m.section == ".maps" && m.offset == sym.value)
+                .ok_or_else(|| bad(format!("`{}` is not a map", sym.name)))?;
+            SlotValue::Map(target)
+        } else if programs.iter().any(|p| p.name == sym.name) {
+            SlotValue::Program(sym.name.clone())
+        } else {
+            return Err(bad(format!(
+                "`{}` is neither a map nor a program",
+                sym.name
+            )));
+        };
+        maps[owner].initial_slots.push((slot as u32, value));
+    }
+    Ok(())
 }
 
 /// A symbol's name, or for a section symbol its section's name.
@@ -597,6 +650,8 @@ fn kconfig_layout(
         btf_value_type_id: btf.find(Kind::Datasec, ".kconfig").map_or(0, |t| t.0),
         inner: None,
         initial_data: None,
+        initial_slots: Vec::new(),
+        values_offset: None,
         frozen: true,
         offset: 0,
     };

@@ -111,6 +111,11 @@ pub struct MapSpec {
     pub inner: Option<Box<MapSpec>>,
     /// Initial contents of the value of key 0 (data maps).
     pub initial_data: Option<Vec<u8>>,
+    /// Static initializer of a map-in-map or program array (`.values = { &m, [1] = &p }`):
+    /// which slot holds which map or program.
+    pub initial_slots: Vec<(u32, SlotValue)>,
+    /// Byte offset of the `values` member in the definition (for its relocations).
+    pub(crate) values_offset: Option<u64>,
     /// Made read-only for user space after it is filled (`.rodata`, `.kconfig`).
     pub frozen: bool,
     /// Where the definition starts in its section (for relocations against it).
@@ -143,6 +148,8 @@ impl MapSpec {
             btf_value_type_id: 0,
             inner: None,
             initial_data: None,
+            initial_slots: Vec::new(),
+            values_offset: None,
             frozen: false,
             offset,
         }
@@ -171,6 +178,15 @@ impl fmt::Display for MapSpec {
         }
         Ok(())
     }
+}
+
+/// What a slot of a statically initialized map-in-map or program array holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotValue {
+    /// The map at this index of [`crate::Object::maps`].
+    Map(usize),
+    /// The program with this name.
+    Program(String),
 }
 
 /// Whether `name` is a global-data section, and which kind.
@@ -438,6 +454,7 @@ fn parse_map_def(
                 }
                 // Map-in-map values are fds; prog arrays' are program fds: 4 bytes either way.
                 m.value_size = 4;
+                m.values_offset = Some(u64::from(member.bit_offset / 8));
             }
             other => {
                 return Err(bad(m, format!("unknown map definition field `{other}`")));

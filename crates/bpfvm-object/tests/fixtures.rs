@@ -320,6 +320,19 @@ fn fixtures_have_the_programs_and_maps_libbpf_sees() {
         Some((4, 4, 4))
     );
     assert_eq!(maps.map("events").expect("map").type_name(), "ringbuf");
+    // outer_array = { &inner_a, &inner_b }; jump_table[1] = xdp_tail.
+    let index = |name: &str| maps.maps.iter().position(|m| m.name == name).expect("map");
+    assert_eq!(
+        outer.initial_slots,
+        vec![
+            (0, bpfvm_object::SlotValue::Map(index("inner_a"))),
+            (1, bpfvm_object::SlotValue::Map(index("inner_b")))
+        ]
+    );
+    assert_eq!(
+        maps.map("jump_table").expect("map").initial_slots,
+        vec![(1, bpfvm_object::SlotValue::Program("xdp_tail".into()))]
+    );
 
     let legacy = load_fixture(&elf_dir().join("maps_legacy.o"));
     let scratch = legacy.map("scratch").expect("scratch");
