@@ -79,6 +79,13 @@ for src in src/*.c; do
 	esac
 done
 
+# globals.o without its BTF: the loader's line numbers then come from DWARF .debug_line.
+llvm-objcopy-19 --remove-section=.BTF --remove-section=.rel.BTF \
+	--remove-section=.BTF.ext --remove-section=.rel.BTF.ext globals.o globals_dwarf_only.o
+"$OBJDUMP" -d -r globals_dwarf_only.o >globals_dwarf_only.objdump
+"$READELF" -S -s -r globals_dwarf_only.o >globals_dwarf_only.sections
+echo "built globals_dwarf_only.o"
+
 # C sources of broken objects (they compile; the loader must refuse them)
 for src in broken/src/*.c; do
 	name="$(basename "$src" .c)"

@@ -426,7 +426,10 @@ fn cmd_disasm(a: DisasmArgs) -> Result<(), Failure> {
             }
             let listings: Vec<String> = programs
                 .iter()
-                .map(|p| object_cmd::listing(p, a.syntax.into(), a.source))
+                .map(|p| {
+                    let dir = a.input.input.parent().unwrap_or(Path::new("."));
+                    object_cmd::listing(p, a.syntax.into(), a.source, dir)
+                })
                 .collect();
             print!("{}", listings.join("\n"));
             return Ok(());

@@ -146,9 +146,19 @@ pub fn inspect(obj: &Object, path: &Path, btf_types: bool) -> String {
     out
 }
 
+/// The text of `line` of `file`, looked up next to the object (DWARF names files
+/// relative to the compilation directory and carries no source text).
+fn source_line(dir: &Path, file: &str, line: u32) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join(file)).ok()?;
+    text.lines()
+        .nth((line as usize).checked_sub(1)?)
+        .map(str::to_string)
+}
+
 /// A program's listing: function labels, and with `source` the source line before the
-/// instructions it produced (as `llvm-objdump -S` prints it).
-pub fn listing(p: &ProgramSpec, syntax: Syntax, source: bool) -> String {
+/// instructions it produced (as `llvm-objdump -S` prints it). `dir` is the object's
+/// directory, for source files DWARF names without their text.
+pub fn listing(p: &ProgramSpec, syntax: Syntax, source: bool, dir: &Path) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -167,7 +177,13 @@ pub fn listing(p: &ProgramSpec, syntax: Syntax, source: bool) -> String {
             && let Some(l) = p.line_info.iter().find(|l| l.pc == pc)
             && last_line != Some((l.file.clone(), l.line))
         {
-            let _ = writeln!(out, "; {}", l.text.trim_end());
+            let text = if l.text.is_empty() {
+                source_line(dir, &l.file, l.line)
+                    .unwrap_or_else(|| format!("{}:{}", l.file, l.line))
+            } else {
+                l.text.clone()
+            };
+            let _ = writeln!(out, "; {}", text.trim_end());
             last_line = Some((l.file.clone(), l.line));
         }
         match decode_one(&p.insns[pc..]) {

@@ -359,9 +359,11 @@ impl Bpf {
             .flat_map(|(pc, ty)| [*pc as u32, ty.0])
             .flat_map(u32::to_le_bytes)
             .collect();
+        // Lines read from DWARF have no BTF strings to point at: the kernel gets none.
         let line_info: Vec<u8> = p
             .line_info
             .iter()
+            .filter(|l| l.file_name_off != 0)
             .flat_map(|l| {
                 [
                     l.pc as u32,

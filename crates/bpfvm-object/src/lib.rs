@@ -18,7 +18,8 @@
 //!   every engine;
 //! - CO-RE relocations are resolved against a target BTF; `__kconfig` and `__ksym`
 //!   externs against host-supplied values and the target BTF;
-//! - source lines per instruction come from `.BTF.ext` line info.
+//! - source lines per instruction come from `.BTF.ext` line info, or from DWARF
+//!   `.debug_line` (read with `gimli`) when the object has no BTF line info.
 //!
 //! It does not create maps or run anything.
 //!
@@ -29,6 +30,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod dwarf;
 mod elf;
 mod error;
 mod limits;

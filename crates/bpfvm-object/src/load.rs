@@ -344,6 +344,11 @@ pub fn load(data: &[u8], opts: &LoadOptions<'_>) -> Result<Object, ObjectError> 
         data: &data_maps,
         map_sections: &map_sections,
     };
+    let dwarf_rows = if btf_ext.as_ref().is_some_and(|e| !e.line_info.is_empty()) {
+        Vec::new()
+    } else {
+        crate::dwarf::line_rows(&elf)
+    };
     let mut programs = Vec::new();
     for entry in entries {
         let func = &code.functions[entry];
@@ -373,6 +378,8 @@ pub fn load(data: &[u8], opts: &LoadOptions<'_>) -> Result<Object, ObjectError> 
             line_info: Vec::new(),
             core_relocations: 0,
         };
+        // Empty unless the object lacks BTF line info.
+        dwarf_lines(&mut prog, &linked, &code, &dwarf_rows);
         if let (Some(b), Some(ext)) = (btf.as_ref(), btf_ext.as_ref()) {
             ext_info(&mut prog, &linked, &code, &elf, b, ext);
             // Without a target, the instructions keep the values clang computed for the
@@ -855,6 +862,31 @@ fn ext_info(
         }
     }
     prog.line_info.sort_by_key(|l| l.pc);
+}
+
+/// Source lines from DWARF rows: one entry per instruction that starts a row. DWARF has
+/// no source text; `text` stays empty.
+fn dwarf_lines(
+    prog: &mut ProgramSpec,
+    linked: &Linked,
+    code: &Code<'_>,
+    rows: &[crate::dwarf::Row],
+) {
+    for (section, insn, file, line, col) in rows {
+        if let Some(pc) = pc_of(linked, code, *section, *insn) {
+            prog.line_info.push(LineEntry {
+                pc,
+                file_name_off: 0,
+                line_off: 0,
+                file: file.clone(),
+                line: *line,
+                col: *col,
+                text: String::new(),
+            });
+        }
+    }
+    prog.line_info.sort_by_key(|l| l.pc);
+    prog.line_info.dedup_by_key(|l| l.pc);
 }
 
 /// Resolves and applies the program's CO-RE relocations against `target`.
