@@ -428,7 +428,7 @@ fn cmd_disasm(a: DisasmArgs) -> Result<(), Failure> {
                 .iter()
                 .map(|p| {
                     let dir = a.input.input.parent().unwrap_or(Path::new("."));
-                    object_cmd::listing(p, a.syntax.into(), a.source, dir)
+                    object_cmd::listing(&obj, p, a.syntax.into(), a.source, dir)
                 })
                 .collect();
             print!("{}", listings.join("\n"));

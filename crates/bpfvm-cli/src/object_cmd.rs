@@ -158,7 +158,7 @@ fn source_line(dir: &Path, file: &str, line: u32) -> Option<String> {
 /// A program's listing: function labels, and with `source` the source line before the
 /// instructions it produced (as `llvm-objdump -S` prints it). `dir` is the object's
 /// directory, for source files DWARF names without their text.
-pub fn listing(p: &ProgramSpec, syntax: Syntax, source: bool, dir: &Path) -> String {
+pub fn listing(obj: &Object, p: &ProgramSpec, syntax: Syntax, source: bool, dir: &Path) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -188,7 +188,15 @@ pub fn listing(p: &ProgramSpec, syntax: Syntax, source: bool, dir: &Path) -> Str
         }
         match decode_one(&p.insns[pc..]) {
             Ok(insn) => {
-                let _ = writeln!(out, "{pc:>6}: {}", format_insn(&insn, syntax));
+                let text = format_insn(&insn, syntax);
+                match annotation(obj, p, pc) {
+                    Some(note) => {
+                        let _ = writeln!(out, "{pc:>6}: {text:<36} ; {note}");
+                    }
+                    None => {
+                        let _ = writeln!(out, "{pc:>6}: {text}");
+                    }
+                }
                 pc += insn.slots();
             }
             Err(e) => {
@@ -198,4 +206,32 @@ pub fn listing(p: &ProgramSpec, syntax: Syntax, source: bool, dir: &Path) -> Str
         }
     }
     out
+}
+
+/// What a relocated instruction refers to: the callee of a local call or callback, the
+/// map of a map reference, the map and offset of a global-data reference.
+fn annotation(obj: &Object, p: &ProgramSpec, pc: usize) -> Option<String> {
+    let insn = p.insns[pc];
+    let function_at = |target: usize| {
+        p.functions
+            .iter()
+            .find(|(start, _)| *start == target)
+            .map(|(_, n)| format!("<{n}>"))
+    };
+    let target = || usize::try_from(pc as i64 + 1 + i64::from(insn.imm)).ok();
+    match (insn.opcode, insn.src) {
+        (0x85, 1) => target().and_then(function_at),
+        (0x18, bpfvm_object::PSEUDO_FUNC) => target().and_then(function_at),
+        (0x18, bpfvm_object::PSEUDO_MAP_IDX) => obj
+            .maps
+            .get(insn.imm as usize)
+            .map(|m| format!("map {}", m.name)),
+        (0x18, bpfvm_object::PSEUDO_MAP_IDX_VALUE) => {
+            let off = p.insns.get(pc + 1).map_or(0, |s| s.imm);
+            obj.maps
+                .get(insn.imm as usize)
+                .map(|m| format!("{} + {off}", m.name))
+        }
+        _ => None,
+    }
 }

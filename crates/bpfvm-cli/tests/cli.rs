@@ -266,3 +266,65 @@ fn conformance_shows_both_engines_and_the_known_divergences() {
         "{out}"
     );
 }
+
+fn fixture(name: &str) -> String {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../conformance-tests/elf")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn inspect_shows_programs_maps_and_relocations() {
+    let (code, out, err) = bpfvm(&["inspect", &fixture("runnable.o")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("license \"GPL\""), "{out}");
+    assert!(
+        out.contains("xdp_filter") && out.contains("type sched_cls"),
+        "{out}"
+    );
+    assert!(
+        out.contains("hash proto_count key 4 value 16 max_entries 256"),
+        "{out}"
+    );
+    assert!(
+        out.contains("runnable.rodata") && out.contains("frozen"),
+        "{out}"
+    );
+    assert!(
+        out.contains("R_BPF_64_64") && out.contains("proto_count"),
+        "{out}"
+    );
+    let (code, out, _) = bpfvm(&["inspect", &fixture("runnable.o"), "--btf"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("struct proto_stats"), "{out}");
+    let (code, _, err) = bpfvm(&["inspect", &fixture("broken/wrong_machine.o")]);
+    assert_eq!(code, 1);
+    assert!(err.contains("not a BPF object: e_machine is 62"), "{err}");
+}
+
+#[test]
+fn disasm_of_an_object_interleaves_source_lines() {
+    let (code, out, err) = bpfvm(&[
+        "disasm",
+        &fixture("subprogs_v3.o"),
+        "--section",
+        "socket",
+        "--source",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("sock_calls (section socket, socket_filter program):"),
+        "{out}"
+    );
+    assert!(!out.contains("xdp_calls"), "{out}");
+    // Functions of .text appended after the program, each labelled.
+    assert!(out.contains("<chain>:") && out.contains("<leaf>:"), "{out}");
+    // Source lines precede the instructions they produced.
+    let source_lines = out.lines().filter(|l| l.starts_with("; ")).count();
+    assert!(source_lines >= 10, "{out}");
+    let (code, _, err) = bpfvm(&["disasm", &fixture("subprogs_v3.o"), "--section", "nope"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no program in section `nope`"), "{err}");
+}
