@@ -20,6 +20,9 @@ const TYPE_HDR_LEN: usize = 12;
 pub(crate) const MAX_RESOLVE_DEPTH: usize = 32;
 /// Pointer size for the BPF target.
 pub(crate) const PTR_SIZE: u32 = 8;
+/// Bound on recursion through nested types (kept well below what the
+/// stack allows).
+pub(crate) const MAX_NESTING: usize = 256;
 
 /// A parsed `.BTF` section: the type table (id 0 is `void`) and the raw
 /// string section.
@@ -514,17 +517,30 @@ impl Btf {
 
     /// Alignment in bytes, as libbpf's `btf__align_of` (8-byte pointers; a
     /// struct/union whose layout shows it is packed has alignment 1).
-    /// `None` for kinds without alignment or past a depth bound.
+    /// `None` for kinds without alignment, on a struct containing itself
+    /// (only possible after unvalidated edits) or past a nesting bound.
     pub fn align_of(&self, id: TypeId) -> Option<u32> {
-        self.align_of_depth(id, 0)
+        self.align_of_memo(id, &mut HashMap::new(), 0)
     }
 
-    fn align_of_depth(&self, id: TypeId, depth: usize) -> Option<u32> {
-        if depth > MAX_RESOLVE_DEPTH * 4 {
+    /// [`Btf::align_of`] with a memo shared across calls, so that types
+    /// reached many times (a DAG of structs) are computed once.
+    pub(crate) fn align_of_memo(
+        &self,
+        id: TypeId,
+        memo: &mut HashMap<u32, Option<u32>>,
+        depth: usize,
+    ) -> Option<u32> {
+        if let Some(&known) = memo.get(&id.0) {
+            return known;
+        }
+        if depth > MAX_NESTING {
             return None;
         }
+        // In progress: a cycle back here yields `None`.
+        memo.insert(id.0, None);
         let t = self.type_by_id(id)?;
-        match &t.kind {
+        let align = match &t.kind {
             TypeKind::Int { size, .. }
             | TypeKind::Enum { size, .. }
             | TypeKind::Enum64 { size, .. }
@@ -534,29 +550,34 @@ impl Btf {
             | TypeKind::Volatile { target }
             | TypeKind::Const { target }
             | TypeKind::Restrict { target }
-            | TypeKind::TypeTag { target, .. } => self.align_of_depth(*target, depth + 1),
-            TypeKind::Array { elem, .. } => self.align_of_depth(*elem, depth + 1),
+            | TypeKind::TypeTag { target, .. } => self.align_of_memo(*target, memo, depth + 1),
+            TypeKind::Array { elem, .. } => self.align_of_memo(*elem, memo, depth + 1),
             TypeKind::Struct { size, members } | TypeKind::Union { size, members } => {
                 let mut max = 1;
+                let mut packed = false;
                 for m in members {
-                    let a = self.align_of_depth(m.ty, depth + 1)?;
+                    let a = self.align_of_memo(m.ty, memo, depth + 1)?;
                     if a == 0 {
                         return None;
                     }
                     max = max.max(a);
                     // A field off its natural alignment: the struct is packed.
                     if m.bitfield_size == 0 && m.bit_offset % (8 * a) != 0 {
-                        return Some(1);
+                        packed = true;
+                        break;
                     }
                 }
                 // A size that is not a multiple of the alignment: packed.
-                if size % max != 0 {
-                    return Some(1);
+                if packed || size % max != 0 {
+                    Some(1)
+                } else {
+                    Some(max)
                 }
-                Some(max)
             }
             _ => None,
-        }
+        };
+        memo.insert(id.0, align);
+        align
     }
 
     /// Adds a string to the string section (or finds an identical one) and

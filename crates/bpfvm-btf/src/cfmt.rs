@@ -7,6 +7,8 @@
 //! prints one type on its own, so there are no forward declarations, no
 //! dependency ordering and no `___2` renaming of duplicate names.
 
+use std::collections::HashMap;
+
 use crate::btf::{Btf, PTR_SIZE};
 use crate::types::{Kind, Linkage, Type, TypeId, TypeKind, VarLinkage};
 
@@ -15,6 +17,11 @@ use crate::types::{Kind, Linkage, Type, TypeId, TypeKind, VarLinkage};
 const MAX_DEPTH: usize = 64;
 /// Bound on the length of one declarator chain.
 const MAX_CHAIN: usize = 1024;
+/// Bound on the work of one call (declarations and definitions emitted), so
+/// that a DAG of types referenced many times cannot blow up exponentially.
+const MAX_STEPS: usize = 200_000;
+/// Bound on the output of one call.
+const MAX_OUTPUT: usize = 4 << 20;
 
 impl Btf {
     /// A C declaration of the type, as `bpftool btf dump format c` would
@@ -40,6 +47,8 @@ impl Btf {
             btf: self,
             out: String::new(),
             depth: 0,
+            steps: 0,
+            align_memo: HashMap::new(),
         };
         let Some(t) = self.type_by_id(id) else {
             return format!("/* unknown type [{}] */", id.0);
@@ -134,6 +143,8 @@ struct Printer<'a> {
     btf: &'a Btf,
     out: String,
     depth: usize,
+    steps: usize,
+    align_memo: HashMap<u32, Option<u32>>,
 }
 
 fn pfx(out: &mut String, lvl: usize) {
@@ -162,14 +173,35 @@ impl Printer<'_> {
         self.type_decl(ty, name, 0);
     }
 
-    fn align_of(&self, id: TypeId) -> i64 {
-        i64::from(self.btf.align_of(id).unwrap_or(0))
+    fn align_of(&mut self, id: TypeId) -> i64 {
+        i64::from(
+            self.btf
+                .align_of_memo(id, &mut self.align_memo, 0)
+                .unwrap_or(0),
+        )
+    }
+
+    fn spent(&self) -> bool {
+        self.steps > MAX_STEPS || self.out.len() > MAX_OUTPUT
+    }
+
+    /// Takes one step of the work budget; `false` (after marking the
+    /// output) when it is spent or the output is too long.
+    fn step(&mut self) -> bool {
+        self.steps += 1;
+        if self.steps > MAX_STEPS || self.out.len() > MAX_OUTPUT || self.depth > MAX_DEPTH {
+            if !self.out.ends_with("/* ... */") {
+                self.out.push_str("/* ... */");
+            }
+            return false;
+        }
+        true
     }
 
     /// libbpf's `btf_is_struct_packed`: a non-bitfield member off its
     /// natural alignment, or a size that is not a multiple of the largest
     /// member alignment.
-    fn is_packed(&self, size: u32, members: &[crate::types::Member]) -> bool {
+    fn is_packed(&mut self, size: u32, members: &[crate::types::Member]) -> bool {
         let mut max_align = 1;
         for m in members {
             let a = self.align_of(m.ty);
@@ -187,8 +219,7 @@ impl Printer<'_> {
             TypeKind::Union { size, members } => (false, *size, members),
             _ => return,
         };
-        if self.depth > MAX_DEPTH {
-            self.out.push_str("/* nested too deep */");
+        if !self.step() {
             return;
         }
         self.depth += 1;
@@ -204,6 +235,9 @@ impl Printer<'_> {
         let mut off: i64 = 0;
         let mut prev_bitfield = false;
         for m in members {
+            if self.spent() {
+                break;
+            }
             let m_sz = i64::from(m.bitfield_size);
             let m_off = i64::from(m.bit_offset);
             let m_align = if packed { 1 } else { self.align_of(m.ty) };
@@ -280,6 +314,11 @@ impl Printer<'_> {
             cur_off = new_off;
         }
         while cur_off != next_off {
+            // a gap of billions of bits is possible in (bad) BTF
+            if self.out.len() > MAX_OUTPUT {
+                self.out.push_str("/* ... */");
+                return;
+            }
             let bits = (next_off - cur_off).min(pad_bits);
             if bits == pad_bits {
                 self.out.push('\n');
@@ -355,8 +394,7 @@ impl Printer<'_> {
     /// libbpf's `btf_dump_emit_type_decl`: the declaration of `fname` with
     /// type `id` (an abstract declarator when `fname` is empty).
     fn type_decl(&mut self, id: TypeId, fname: &str, lvl: usize) {
-        if self.depth > MAX_DEPTH {
-            self.out.push_str("/* nested too deep */");
+        if !self.step() {
             return;
         }
         self.depth += 1;
@@ -525,6 +563,9 @@ impl Printer<'_> {
                         return;
                     }
                     for (i, p) in params.iter().enumerate() {
+                        if self.spent() {
+                            break;
+                        }
                         if i > 0 {
                             self.out.push_str(", ");
                         }

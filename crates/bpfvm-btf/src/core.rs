@@ -16,6 +16,8 @@
 //!    relocations yield 0 and the others ask for the instruction to be
 //!    *poisoned*.
 
+use std::cell::Cell;
+
 use bpfvm_isa::RawInsn;
 
 use crate::btf::Btf;
@@ -29,6 +31,10 @@ pub const SPEC_MAX_LEN: usize = 64;
 /// Depth budget for the recursive compatibility checks (libbpf userspace
 /// uses 32).
 const COMPAT_LEVEL: i32 = 32;
+/// Bound on the steps of the type comparisons for one relocation, so that
+/// adversarial BTF (a DAG of types reached along exponentially many paths)
+/// cannot make resolution take forever. Real programs need a tiny fraction.
+const MAX_STEPS: u64 = 1_000_000;
 /// The helper id libbpf writes into a poisoned instruction (`0xbad2310`,
 /// "bad relo"); the kernel verifier reports `invalid func unknown#195896080`
 /// if it is reachable.
@@ -63,9 +69,19 @@ pub enum CoreError {
         /// Relocation kind.
         kind: CoreReloKind,
     },
-    /// The access goes deeper than [`SPEC_MAX_LEN`] levels.
-    #[error("relocation on type [{type_id}]: access deeper than {SPEC_MAX_LEN} levels")]
+    /// The access string or the type nesting goes past libbpf's bounds
+    /// ([`SPEC_MAX_LEN`] accessors, 32 levels of nested type comparison).
+    #[error(
+        "relocation on type [{type_id}]: deeper than libbpf's bounds ({SPEC_MAX_LEN} accessors, 32 nested type levels)"
+    )]
     TooDeep {
+        /// Root type.
+        type_id: u32,
+    },
+    /// Comparing the local and target types took more than a fixed budget
+    /// of steps (adversarial or absurdly large types).
+    #[error("relocation on type [{type_id}]: type comparison exceeded {MAX_STEPS} steps")]
+    TooComplex {
         /// Root type.
         type_id: u32,
     },
@@ -253,13 +269,24 @@ fn essential(name: &str) -> &str {
     &name[..essential_name_len(name)]
 }
 
-/// Context for errors: the relocation root type.
+/// Context for errors (the relocation root type) and the step budget.
 struct Ctx {
     root: u32,
     kind: CoreReloKind,
+    steps: Cell<u64>,
 }
 
 impl Ctx {
+    /// Takes one step of the budget.
+    fn tick(&self) -> Result<(), CoreError> {
+        let n = self.steps.get() + 1;
+        self.steps.set(n);
+        if n > MAX_STEPS {
+            return Err(CoreError::TooComplex { type_id: self.root });
+        }
+        Ok(())
+    }
+
     fn btf(&self, e: BtfError) -> CoreError {
         CoreError::Btf {
             type_id: self.root,
@@ -439,6 +466,7 @@ fn fields_are_compat(
     ctx: &Ctx,
 ) -> Result<bool, CoreError> {
     for _ in 0..SPEC_MAX_LEN {
+        ctx.tick()?;
         let (lid, lt) = skip(local, local_id, ctx)?;
         let (tid, tt) = skip(targ, targ_id, ctx)?;
         if lt.is_composite() && tt.is_composite() {
@@ -490,6 +518,7 @@ fn match_member<'a>(
     };
     let local_name = local.str_or_empty(local_member.name_off);
     for (i, m) in members.iter().enumerate() {
+        ctx.tick()?;
         if spec.raw_spec.len() == SPEC_MAX_LEN {
             return Err(ctx.too_deep());
         }
@@ -534,9 +563,9 @@ fn types_are_compat(
         return Ok(false);
     }
     for _ in 0..32 {
-        let (lid, lt) = skip(local, local_id, ctx)?;
-        let (tid, tt) = skip(targ, targ_id, ctx)?;
-        let _ = (lid, tid);
+        ctx.tick()?;
+        let (_, lt) = skip(local, local_id, ctx)?;
+        let (_, tt) = skip(targ, targ_id, ctx)?;
         if !kind_core_compat(lt, tt) {
             return Ok(false);
         }
@@ -648,6 +677,7 @@ fn composites_match(
     for l in lm {
         let mut matched = false;
         for t in tm {
+            ctx.tick()?;
             if !names_match(local, l.name_off, targ, t.name_off) {
                 continue;
             }
@@ -677,6 +707,7 @@ fn types_match(
         return Err(ctx.too_deep());
     }
     for _ in 0..32 {
+        ctx.tick()?;
         let (lid, lt) = skip(local, local_id, ctx)?;
         let (tid, tt) = skip(targ, targ_id, ctx)?;
         let lname = local.type_by_id(lid).map_or(0, |t| t.name_off);
@@ -1158,6 +1189,7 @@ pub fn resolve(local: &Btf, relo: &CoreRelo, target: &Btf) -> Result<CoreResolut
     let ctx = Ctx {
         root: relo.type_id.0,
         kind: relo.kind,
+        steps: Cell::new(0),
     };
     let lt = local
         .type_by_id(relo.type_id)

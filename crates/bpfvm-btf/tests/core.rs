@@ -1109,3 +1109,35 @@ fn essential_names() {
         assert_eq!(&name[..core::essential_name_len(name)], ess, "{name}");
     }
 }
+
+/// Matching types that share members along exponentially many paths is
+/// cut off by a step budget instead of running for hours.
+#[test]
+fn type_comparison_is_bounded() {
+    let mut b = B::new();
+    let int = b.int("int", 4, true);
+    let mut prev = int;
+    // 28 levels: within libbpf's 32-level bound, but 2^28 paths
+    for _ in 0..28 {
+        prev = b.strukt("", 4, &[("a", prev, 0, 0), ("b", prev, 0, 0)]);
+    }
+    let top = b.strukt("top", 4, &[("a", prev, 0, 0), ("b", prev, 0, 0)]);
+    let btf = b.done();
+    let mut l = btf.clone();
+    let relo = CoreRelo {
+        insn_off: 0,
+        type_id: top,
+        access_str_off: l.add_string("0"),
+        kind: CoreReloKind::TypeMatches,
+    };
+    let start = std::time::Instant::now();
+    let err = core::resolve(&l, &relo, &btf).expect_err("too complex");
+    assert!(matches!(err, CoreError::TooComplex { .. }), "{err}");
+    assert!(start.elapsed().as_secs() < 30);
+    // the cheaper compatibility check is still fine
+    let relo = CoreRelo {
+        kind: CoreReloKind::TypeExists,
+        ..relo
+    };
+    assert_eq!(core::resolve(&l, &relo, &btf).expect("ok").target, Some(1));
+}

@@ -385,3 +385,82 @@ fn add_string_deduplicates() {
     let again = Btf::parse(&btf.to_bytes()).unwrap();
     assert_eq!(again, btf);
 }
+
+/// Types shared along exponentially many paths (a DAG, valid BTF): printing
+/// and alignment stay cheap and bounded.
+#[test]
+fn dags_of_shared_types_stay_cheap() {
+    let start = std::time::Instant::now();
+    let mut btf = Btf::new();
+    let name = btf.add_string("int");
+    let int = btf.add_type(Type::new(
+        name,
+        TypeKind::Int {
+            size: 4,
+            encoding: IntEncoding::default(),
+            bit_offset: 0,
+            bits: 32,
+        },
+    ));
+    let a = btf.add_string("a");
+    let b = btf.add_string("b");
+    // 60 levels of anonymous structs with two members of the level below
+    let mut prev = int;
+    for _ in 0..60 {
+        let m = |name_off| Member {
+            name_off,
+            ty: prev,
+            bit_offset: 0,
+            bitfield_size: 0,
+        };
+        prev = btf.add_type(Type::new(
+            0,
+            TypeKind::Struct {
+                size: 4,
+                members: vec![m(a), m(b)],
+            },
+        ));
+    }
+    // ... and 60 levels of function pointers taking two of the level below
+    let mut fptr = int;
+    for _ in 0..60 {
+        let proto = btf.add_type(Type::new(
+            0,
+            TypeKind::FuncProto {
+                ret: int,
+                params: vec![
+                    bpfvm_btf::Param {
+                        name_off: 0,
+                        ty: fptr,
+                    },
+                    bpfvm_btf::Param {
+                        name_off: 0,
+                        ty: fptr,
+                    },
+                ],
+            },
+        ));
+        fptr = btf.add_type(Type::new(0, TypeKind::Ptr { target: proto }));
+    }
+    btf.validate().expect("a DAG is valid BTF");
+    let btf = Btf::parse(&btf.to_bytes()).expect("round trip");
+    assert_eq!(btf.align_of(prev), Some(4));
+    for id in [prev, fptr] {
+        let c = btf.format_c(id);
+        assert!(c.len() <= (4 << 20) + 4096, "{} bytes", c.len());
+        assert!(c.contains("/* ... */"), "output was cut");
+    }
+    assert!(start.elapsed().as_secs() < 30, "took {:?}", start.elapsed());
+}
+
+/// A member at a bit offset of billions: the padding it implies is cut.
+#[test]
+fn huge_padding_is_cut() {
+    let mut t = INT.to_vec();
+    t.extend([5, info(4, 1, false), 0x2000_0000, 1, 1, 0xf000_0000]);
+    let btf = Btf::parse(&btf_bytes(&t, STRS)).expect("valid");
+    let c = btf.format_c(TypeId(2));
+    assert!(c.starts_with("struct s {\n\tlong: 64;"));
+    assert!(c.len() <= (4 << 20) + 4096);
+    assert!(c.contains("/* ... */"));
+}
