@@ -1198,17 +1198,7 @@ pub fn resolve(local: &Btf, relo: &CoreRelo, target: &Btf) -> Result<CoreResolut
         })?;
     let local_spec = parse_spec(local, relo, &ctx)?;
     if relo.kind == CoreReloKind::TypeIdLocal {
-        let id = u64::from(relo.type_id.0);
-        return Ok(CoreResolution {
-            kind: relo.kind,
-            local: id,
-            target: Some(id),
-            target_type: Some(relo.type_id),
-            target_size: None,
-            local_size: None,
-            validate: false,
-            fail_memsz_adjust: false,
-        });
+        return Ok(type_id_local(relo));
     }
     if local.str_or_empty(lt.name_off).is_empty() {
         return Err(CoreError::AnonymousType {
@@ -1251,6 +1241,50 @@ pub fn resolve(local: &Btf, relo: &CoreRelo, target: &Btf) -> Result<CoreResolut
     match best {
         Some((res, _)) => Ok(res),
         None => calc_relo(relo.kind, &local_spec, None, &ctx),
+    }
+}
+
+/// Resolves a relocation with the local root type as the only candidate:
+/// the "target" is the object's own type, so every value is what the
+/// local BTF gives (what the compiler put in the instruction, except where
+/// libbpf does not validate: bitfield offsets/sizes/left shifts, type ids).
+///
+/// This is for running an object where its own types are the truth (no
+/// target BTF). Unlike [`resolve`] with `target == local`, it does not
+/// search candidates by essential name, so flavors of a type in the same
+/// object (`task_struct` and `task_struct___new`) cannot make it ambiguous.
+pub fn resolve_local(local: &Btf, relo: &CoreRelo) -> Result<CoreResolution, CoreError> {
+    let ctx = Ctx {
+        root: relo.type_id.0,
+        kind: relo.kind,
+        steps: Cell::new(0),
+    };
+    local
+        .type_by_id(relo.type_id)
+        .ok_or(CoreError::UnknownLocalType {
+            type_id: relo.type_id.0,
+        })?;
+    let local_spec = parse_spec(local, relo, &ctx)?;
+    if relo.kind == CoreReloKind::TypeIdLocal {
+        return Ok(type_id_local(relo));
+    }
+    let target_spec = spec_match(&local_spec, relo.kind, local, relo.type_id, &ctx)?;
+    calc_relo(relo.kind, &local_spec, target_spec.as_ref(), &ctx)
+}
+
+/// `TYPE_ID_LOCAL` needs no candidate: both sides are the local id, and the
+/// instruction is not validated (ids may change when objects are linked).
+fn type_id_local(relo: &CoreRelo) -> CoreResolution {
+    let id = u64::from(relo.type_id.0);
+    CoreResolution {
+        kind: relo.kind,
+        local: id,
+        target: Some(id),
+        target_type: Some(relo.type_id),
+        target_size: None,
+        local_size: None,
+        validate: false,
+        fail_memsz_adjust: false,
     }
 }
 

@@ -96,6 +96,12 @@ fn check_against_self(obj: &str) {
         let mut slots = code(obj, &sec.section);
         for r in &sec.records {
             let idx = (r.insn_off / 8) as usize;
+            // resolve_local never searches candidates: always the identity
+            let own = core::resolve_local(&btf, r).expect("resolve_local");
+            assert_eq!(own.target, Some(own.local), "{obj} #{idx} {r:?}");
+            if own.validate {
+                assert_eq!(insn_value(&slots, idx), own.local, "{obj} #{idx} {r:?}");
+            }
             match core::resolve(&btf, r, &btf) {
                 Ok(res) => {
                     assert_eq!(res.target, Some(res.local), "{obj} #{idx} {r:?}");
@@ -128,6 +134,8 @@ fn check_against_self(obj: &str) {
                     assert_eq!(insn_value(&slots, idx), res.local, "{obj} #{idx} {r:?}");
                 }
                 Err(CoreError::Ambiguous { .. }) => {
+                    let mut tmp = slots.clone();
+                    core::patch(&mut tmp, idx, &own).expect("identity patch");
                     // libbpf refuses too: the object has flavors of the root
                     // type (task_struct and task_struct___new, ...) and they
                     // disagree; a kernel never has both.
