@@ -106,6 +106,10 @@ impl Btf {
     /// Memory use is bounded by a small multiple of `data.len()`: every
     /// count in the input is checked against the bytes that remain before
     /// anything is allocated for it.
+    ///
+    /// Split BTF (kernel module BTF on top of vmlinux) is not supported. A
+    /// header longer than 24 bytes (a newer format's extra fields) is
+    /// accepted; the extra fields are ignored and not written back.
     pub fn parse(data: &[u8]) -> Result<Btf, BtfError> {
         const WHAT: &str = "BTF";
         if data.len() < BTF_HEADER_LEN {

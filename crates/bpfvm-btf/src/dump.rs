@@ -10,7 +10,9 @@ impl Btf {
     /// The raw dump `bpftool btf dump file X` (bpftool 7.x) prints: one
     /// `[id] KIND 'name' ...` line per type with tab-indented member,
     /// enumerator, parameter and section-variable lines, each line ending in
-    /// a newline.
+    /// a newline. (Like bpftool's, the output repeats each name wherever it
+    /// is used: its size is at most the number of members times the
+    /// longest name.)
     pub fn dump_raw(&self) -> String {
         let mut out = String::new();
         for (id, _) in self.types() {

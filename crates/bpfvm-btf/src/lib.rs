@@ -31,7 +31,21 @@
 //!   the type (references in range, names valid, no type loops);
 //!   `Btf::parse(&b.to_bytes()) == Ok(b)`. For compiler and kernel output
 //!   `to_bytes` reproduces the input bytes exactly.
-//! - Every query terminates, also on BTF edited into an invalid state.
+//! - Every query terminates, also on BTF edited into an invalid state, and
+//!   the work is bounded even for valid but adversarial BTF (types shared
+//!   along exponentially many paths): [`Btf::format_c`] stops after a step
+//!   budget or 4 MiB of output (marking the cut with `/* ... */`), CO-RE
+//!   type comparison after a step budget ([`core::CoreError::TooComplex`]).
+//!
+//! ## What a loader must do itself
+//! - `insn_off` in [`BtfExt`] records is a byte offset within the ELF
+//!   section; the kernel wants func/line info in instruction indices
+//!   relative to the loaded program (after subprograms are appended).
+//! - Compiler BTF has `DATASEC` sizes and `VAR` offsets of 0: libbpf sets
+//!   each `DATASEC` size from the ELF section size and each variable's
+//!   offset from its symbol value (use [`Btf::type_mut`]) before the kernel
+//!   will accept it, and replaces kinds an older kernel lacks (decl/type
+//!   tags, enum64, float, func linkage...) with ones it has.
 //!
 //! ```
 //! use bpfvm_btf::{Btf, Kind, Type, TypeKind, IntEncoding, TypeId};
