@@ -89,11 +89,12 @@ pub fn inspect(obj: &Object, path: &Path, btf_types: bool) -> String {
                 .collect();
             let _ = writeln!(out, "  {:<20} functions {}", "", funcs.join(" "));
         }
-        if p.core_relocations > 0 {
+        if !p.core_relocations.is_empty() {
             let _ = writeln!(
                 out,
                 "  {:<20} {} CO-RE relocations applied",
-                "", p.core_relocations
+                "",
+                p.core_relocations.len()
             );
         }
     }

@@ -16,8 +16,9 @@
 //!   (`BPF_PSEUDO_MAP_IDX_VALUE`, offset in the second slot): the kernel resolves them
 //!   through `fd_array`, bpfvm through its own map table, so the same program serves
 //!   every engine;
-//! - CO-RE relocations are resolved against a target BTF; `__kconfig` and `__ksym`
-//!   externs against host-supplied values and the target BTF;
+//! - CO-RE relocations are resolved against a target BTF: the kernel's for the kernel
+//!   engine, bpfvm's own context types ([`context_btf`]) by default; `__kconfig` and
+//!   `__ksym` externs against host-supplied values and the target BTF;
 //! - source lines per instruction come from `.BTF.ext` line info, or from DWARF
 //!   `.debug_line` (read with `gimli`) when the object has no BTF line info.
 //!
@@ -53,3 +54,17 @@ pub use sections::ProgramKind;
 
 mod run;
 pub use run::{MapContents, ObjectRun};
+
+/// The BTF of the context types of the program types bpfvm runs — the kernel UAPI's
+/// `struct xdp_md`, `struct __sk_buff`, `struct bpf_sock`… as `context/context.c`
+/// declares them (`context/build.sh` rebuilds it). It is the CO-RE target for bpfvm's own
+/// engines, as `/sys/kernel/btf/vmlinux` is for the kernel.
+pub fn context_btf() -> &'static bpfvm_btf::Btf {
+    static BTF: std::sync::OnceLock<bpfvm_btf::Btf> = std::sync::OnceLock::new();
+    BTF.get_or_init(|| {
+        // The blob is part of the source tree; a test parses it, so this cannot fail in a
+        // build that passed its tests.
+        bpfvm_btf::Btf::parse(include_bytes!("../context/context.btf"))
+            .expect("context/context.btf is valid BTF")
+    })
+}

@@ -32,10 +32,10 @@ pub struct LoadOptions<'a> {
     /// Bounds on what the object may contain.
     pub limits: Limits,
     /// The BTF CO-RE relocations, typed `__ksym`s and kfuncs resolve against (the kernel's
-    /// `/sys/kernel/btf/vmlinux` for the kernel engine). `None`: CO-RE relocations keep
-    /// the values clang computed for the types the program was compiled with (what bpfvm's
-    /// own engines see until program types carry their context BTF), and typed `__ksym`s
-    /// and kfuncs stay unresolved.
+    /// `/sys/kernel/btf/vmlinux` for the kernel engine). `None`: bpfvm's own context types
+    /// ([`crate::context_btf`]), the target for bpfvm's engines; kernel types are absent
+    /// there, so CO-RE reads of them are poisoned as libbpf poisons a missing field, and
+    /// typed `__ksym`s and kfuncs stay unresolved.
     pub target_btf: Option<&'a Btf>,
     /// Values of `CONFIG_*` `__kconfig` externs.
     pub kconfig: BTreeMap<String, KconfigValue>,
@@ -84,8 +84,8 @@ pub struct ProgramSpec {
     pub func_info: Vec<(usize, TypeId)>,
     /// Source lines, sorted by pc.
     pub line_info: Vec<LineEntry>,
-    /// CO-RE relocations applied.
-    pub core_relocations: usize,
+    /// The pcs of the instructions CO-RE relocations patched.
+    pub core_relocations: Vec<usize>,
 }
 
 impl ProgramSpec {
@@ -376,18 +376,17 @@ pub fn load(data: &[u8], opts: &LoadOptions<'_>) -> Result<Object, ObjectError> 
             insns: linked.insns.clone(),
             func_info: Vec::new(),
             line_info: Vec::new(),
-            core_relocations: 0,
+            core_relocations: Vec::new(),
         };
         // Empty unless the object lacks BTF line info.
         dwarf_lines(&mut prog, &linked, &code, &dwarf_rows);
         if let (Some(b), Some(ext)) = (btf.as_ref(), btf_ext.as_ref()) {
             ext_info(&mut prog, &linked, &code, &elf, b, ext);
-            // Without a target, the instructions keep the values clang computed for the
-            // types the program was compiled with.
-            if let Some(target) = opts.target_btf {
-                prog.core_relocations =
-                    apply_core(&mut prog, &linked, &code, &elf, b, ext, target)?;
-            }
+            let target: &Btf = match opts.target_btf {
+                Some(t) => t,
+                None => crate::context_btf(),
+            };
+            prog.core_relocations = apply_core(&mut prog, &linked, &code, &elf, b, ext, target)?;
         }
         programs.push(prog);
     }
@@ -898,8 +897,8 @@ fn apply_core(
     btf: &Btf,
     ext: &BtfExt,
     target: &Btf,
-) -> Result<usize, ObjectError> {
-    let mut applied = 0;
+) -> Result<Vec<usize>, ObjectError> {
+    let mut applied = Vec::new();
     for sec in &ext.core_relos {
         let Some(si) = section_index(elf, &sec.section) else {
             continue;
@@ -915,7 +914,7 @@ fn apply_core(
             };
             let res = bpfvm_btf::core::resolve(btf, r, target).map_err(|e| err(e.to_string()))?;
             bpfvm_btf::core::patch(&mut prog.insns, pc, &res).map_err(|e| err(e.to_string()))?;
-            applied += 1;
+            applied.push(pc);
         }
     }
     Ok(applied)
