@@ -289,15 +289,6 @@ fn core_resolves_against_bpfvm_context_types_by_default() {
     );
     // `xdp_md___shuffled` puts rx_queue_index first; in the UAPI struct xdp_md bpfvm
     // follows it is at offset 16 (data 0, data_end 4, data_meta 8, ingress_ifindex 12).
-    let compiled = std::fs::read(elf_dir().join("core.o")).expect("read");
-    let raw = load(
-        &compiled,
-        &LoadOptions {
-            target_btf: None,
-            ..options(&elf_dir().join("core.o"))
-        },
-    )
-    .expect("loads");
     let offsets: Vec<i16> = xdp
         .insns
         .iter()
