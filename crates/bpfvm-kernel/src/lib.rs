@@ -58,11 +58,11 @@ pub use error::{KernelError, LoadFailure};
 pub use log::{LOG_LEVEL1, LOG_LEVEL2, LOG_STATS, LogOptions, LogPolicy};
 pub use map::{
     Batch, BatchToken, F_LOCK, F_MMAPABLE, F_NO_PREALLOC, F_NUMA_NODE, F_RDONLY_PROG, Map,
-    MapCreate, MapType, UPDATE_ANY, UPDATE_EXIST, UPDATE_NOEXIST, possible_cpus,
+    MapCreate, MapInfo, MapType, UPDATE_ANY, UPDATE_EXIST, UPDATE_NOEXIST, possible_cpus,
 };
 pub use object::{
-    KernelObject, host_load_options, kallsyms, running_kernel_config, running_kernel_version,
-    vmlinux_btf,
+    KernelLoadOptions, KernelObject, host_load_options, kallsyms, running_kernel_config,
+    running_kernel_version, vmlinux_btf,
 };
 pub use probe::{REQUIRE_KERNEL_VAR, Unavailable, kernel_available_for_test, probe, probe_with};
 pub use prog::{

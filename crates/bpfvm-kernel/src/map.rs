@@ -280,7 +280,92 @@ pub struct Map {
     value_len: usize,
 }
 
+/// The parts of `struct bpf_map_info` bpfvm uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapInfo {
+    /// Map type.
+    pub map_type: MapType,
+    /// Kernel-wide map id.
+    pub id: u32,
+    /// Key size.
+    pub key_size: u32,
+    /// Value size.
+    pub value_size: u32,
+    /// Capacity.
+    pub max_entries: u32,
+    /// Flags.
+    pub flags: u32,
+    /// Name.
+    pub name: String,
+}
+
+/// The path of a pin, NUL-terminated for the kernel.
+fn pin_path(path: &std::path::Path) -> Result<std::ffi::CString, KernelError> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+        KernelError::Invalid(format!("pin path {} contains a NUL byte", path.display()))
+    })
+}
+
 impl Bpf {
+    /// Opens the map pinned at `path` (`BPF_OBJ_GET`), checking it has the shape of
+    /// `spec`: a pinned map of another shape is an error, as in libbpf.
+    pub fn map_from_pin(
+        &self,
+        path: &std::path::Path,
+        spec: &MapCreate<'_>,
+    ) -> Result<Map, KernelError> {
+        let cpath = pin_path(path)?;
+        let mut a = Attr::new(16);
+        a.set_ptr(0, cpath.as_bytes_with_nul());
+        let fd = self
+            .call_fd(Cmd::OBJ_GET, &mut a)
+            .map_err(KernelError::syscall(Cmd::OBJ_GET))?;
+        let value_size = spec.value_size as usize;
+        let value_len = if spec.map_type.is_per_cpu() {
+            value_size.next_multiple_of(8) * possible_cpus()?
+        } else {
+            value_size
+        };
+        let map = Map {
+            bpf: self.clone(),
+            fd,
+            map_type: spec.map_type,
+            key_size: spec.key_size as usize,
+            value_size,
+            max_entries: spec.max_entries,
+            value_len,
+        };
+        let info = map.info()?;
+        let want = (
+            spec.map_type,
+            spec.key_size,
+            spec.value_size,
+            spec.max_entries,
+        );
+        let have = (
+            info.map_type,
+            info.key_size,
+            info.value_size,
+            info.max_entries,
+        );
+        if want != have {
+            return Err(KernelError::Invalid(format!(
+                "the map pinned at {} is {} key {} value {} max_entries {}, the object wants {} key {} value {} max_entries {}",
+                path.display(),
+                have.0,
+                have.1,
+                have.2,
+                have.3,
+                want.0,
+                want.1,
+                want.2,
+                want.3
+            )));
+        }
+        Ok(map)
+    }
+
     /// Creates a map (`BPF_MAP_CREATE`).
     pub fn map_create(&self, spec: &MapCreate<'_>) -> Result<Map, KernelError> {
         let mut attr = spec.attr()?;
@@ -485,6 +570,42 @@ impl Map {
         Ok(self
             .elem_call(Cmd::MAP_LOOKUP_AND_DELETE_ELEM, &mut a)?
             .then_some(value))
+    }
+
+    /// Pins the map at `path` in a BPF filesystem (`BPF_OBJ_PIN`).
+    pub fn pin(&self, path: &std::path::Path) -> Result<(), KernelError> {
+        let cpath = pin_path(path)?;
+        let mut a = Attr::new(16);
+        a.set_ptr(0, cpath.as_bytes_with_nul());
+        a.set_u32(8, self.fd.as_raw_fd() as u32);
+        self.bpf
+            .call(Cmd::OBJ_PIN, &mut a)
+            .map(drop)
+            .map_err(KernelError::syscall(Cmd::OBJ_PIN))
+    }
+
+    /// What the kernel reports about the map (`BPF_OBJ_GET_INFO_BY_FD`).
+    pub fn info(&self) -> Result<MapInfo, KernelError> {
+        let mut info = vec![0u8; 88];
+        let mut a = Attr::new(16);
+        a.set_u32(0, self.fd.as_raw_fd() as u32);
+        a.set_u32(4, info.len() as u32);
+        a.set_mut_ptr(8, &mut info);
+        self.bpf
+            .call(Cmd::OBJ_GET_INFO_BY_FD, &mut a)
+            .map_err(KernelError::syscall(Cmd::OBJ_GET_INFO_BY_FD))?;
+        let u = |o: usize| u32::from_le_bytes([info[o], info[o + 1], info[o + 2], info[o + 3]]);
+        let name = &info[24..40];
+        let end = name.iter().position(|&c| c == 0).unwrap_or(name.len());
+        Ok(MapInfo {
+            map_type: MapType(u(0)),
+            id: u(4),
+            key_size: u(8),
+            value_size: u(12),
+            max_entries: u(16),
+            flags: u(20),
+            name: String::from_utf8_lossy(&name[..end]).into_owned(),
+        })
     }
 
     /// Makes the map read-only for user space from now on (`BPF_MAP_FREEZE`).

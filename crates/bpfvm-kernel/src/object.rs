@@ -22,6 +22,18 @@ const F_SLEEPABLE: u32 = 1 << 4;
 /// `BPF_F_XDP_HAS_FRAGS`
 const F_XDP_HAS_FRAGS: u32 = 1 << 5;
 
+/// How to load an object into the kernel.
+#[derive(Debug, Clone, Default)]
+pub struct KernelLoadOptions {
+    /// Verifier log policy and sizes.
+    pub log: LogOptions,
+    /// Where maps defined with `pinning = LIBBPF_PIN_BY_NAME` are pinned (libbpf uses
+    /// `/sys/fs/bpf`): a map already pinned there is reused (after checking its shape),
+    /// otherwise it is created and pinned. `None`: such maps are created unpinned, so
+    /// loading leaves nothing behind in the file system.
+    pub pin_root: Option<std::path::PathBuf>,
+}
+
 /// An object's maps and programs, loaded in the kernel. Dropping it closes them all.
 #[derive(Debug)]
 pub struct KernelObject {
@@ -210,9 +222,9 @@ impl Bpf {
         &self,
         object: &Object,
         vmlinux: Option<&BtfTypes>,
-        log: &LogOptions,
+        opts: &KernelLoadOptions,
     ) -> Result<KernelObject, KernelError> {
-        self.load_object_programs(object, vmlinux, log, &|_| true)
+        self.load_object_programs(object, vmlinux, opts, &|_| true)
     }
 
     /// [`Bpf::load_object`] with only the programs `want` selects (the others' maps are
@@ -221,9 +233,10 @@ impl Bpf {
         &self,
         object: &Object,
         vmlinux: Option<&BtfTypes>,
-        log: &LogOptions,
+        opts: &KernelLoadOptions,
         want: &dyn Fn(&ProgramSpec) -> bool,
     ) -> Result<KernelObject, KernelError> {
+        let log = &opts.log;
         // The kernel may refuse the object's BTF (libbpf then goes on without it).
         let btf = object
             .btf
@@ -231,9 +244,28 @@ impl Bpf {
             .and_then(|b| self.btf_load(&b.to_bytes(), &LogOptions::default()).ok());
         let mut maps = Vec::new();
         for spec in &object.maps {
+            let pin = opts
+                .pin_root
+                .as_ref()
+                .filter(|_| spec.pinning == 1)
+                .map(|root| root.join(&spec.name));
+            if let Some(path) = pin.as_ref().filter(|p| p.exists()) {
+                let map = self
+                    .map_from_pin(path, &Self::map_request(spec))
+                    .map_err(context(format!("map `{}`", spec.name)))?;
+                maps.push(map);
+                continue;
+            }
             let map = self
                 .create_object_map(spec, btf.as_ref())
                 .map_err(context(format!("map `{}`", spec.name)))?;
+            if let Some(path) = &pin {
+                map.pin(path).map_err(context(format!(
+                    "pinning map `{}` at {}",
+                    spec.name,
+                    path.display()
+                )))?;
+            }
             if let Some(data) = &spec.initial_data {
                 map.update(&0u32.to_le_bytes(), data, 0)
                     .map_err(context(format!("initial data of map `{}`", spec.name)))?;
@@ -278,11 +310,8 @@ impl Bpf {
         })
     }
 
-    fn create_object_map(&self, spec: &MapSpec, btf: Option<&Btf>) -> Result<Map, KernelError> {
-        let inner = match &spec.inner {
-            Some(inner) => Some(self.create_object_map(inner, btf)?),
-            None => None,
-        };
+    /// The `BPF_MAP_CREATE` request of a map definition, without BTF or inner map.
+    fn map_request(spec: &MapSpec) -> MapCreate<'static> {
         let mut req = MapCreate::new(
             MapType(spec.map_type),
             spec.key_size,
@@ -293,6 +322,15 @@ impl Bpf {
         .with_flags(spec.flags)
         .with_map_extra(spec.map_extra);
         req.numa_node = spec.numa_node;
+        req
+    }
+
+    fn create_object_map(&self, spec: &MapSpec, btf: Option<&Btf>) -> Result<Map, KernelError> {
+        let inner = match &spec.inner {
+            Some(inner) => Some(self.create_object_map(inner, btf)?),
+            None => None,
+        };
+        let mut req = Self::map_request(spec);
         if let Some(inner) = &inner {
             req = req.with_inner_map(inner.fd());
         }

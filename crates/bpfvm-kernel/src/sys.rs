@@ -26,6 +26,10 @@ impl Cmd {
     pub const MAP_GET_NEXT_KEY: Cmd = Cmd(4);
     /// `BPF_PROG_LOAD`
     pub const PROG_LOAD: Cmd = Cmd(5);
+    /// `BPF_OBJ_PIN`
+    pub const OBJ_PIN: Cmd = Cmd(6);
+    /// `BPF_OBJ_GET`
+    pub const OBJ_GET: Cmd = Cmd(7);
     /// `BPF_PROG_TEST_RUN`
     pub const PROG_TEST_RUN: Cmd = Cmd(10);
     /// `BPF_OBJ_GET_INFO_BY_FD`
@@ -47,7 +51,7 @@ impl Cmd {
 
     /// Whether a successful call returns a new file descriptor.
     pub const fn returns_fd(self) -> bool {
-        matches!(self.0, 0 | 5 | 18)
+        matches!(self.0, 0 | 5 | 7 | 18)
     }
 
     /// The kernel's name without the `BPF_` prefix, or `CMD_<n>`.
@@ -59,6 +63,8 @@ impl Cmd {
             3 => "MAP_DELETE_ELEM",
             4 => "MAP_GET_NEXT_KEY",
             5 => "PROG_LOAD",
+            6 => "OBJ_PIN",
+            7 => "OBJ_GET",
             10 => "PROG_TEST_RUN",
             15 => "OBJ_GET_INFO_BY_FD",
             18 => "BTF_LOAD",

@@ -10,7 +10,8 @@ use std::sync::OnceLock;
 
 use bpfvm_btf::Btf;
 use bpfvm_kernel::{
-    Bpf, Errno, KernelObject, LogOptions, host_load_options, kernel_available_for_test, vmlinux_btf,
+    Bpf, Errno, KernelLoadOptions, KernelObject, host_load_options, kernel_available_for_test,
+    vmlinux_btf,
 };
 use bpfvm_object::{Object, load};
 
@@ -45,7 +46,7 @@ fn packet(name: &str) -> Vec<u8> {
 
 fn in_kernel(obj: &Object) -> KernelObject {
     Bpf::new()
-        .load_object(obj, Some(vmlinux()), &LogOptions::default())
+        .load_object(obj, Some(vmlinux()), &KernelLoadOptions::default())
         .unwrap_or_else(|e| panic!("{}: {e}\n{}", obj.name, e.log().unwrap_or_default()))
 }
 
@@ -84,7 +85,7 @@ fn the_kernel_accepts_every_fixture_through_our_loader() {
             let result = Bpf::new().load_object_programs(
                 &obj,
                 Some(vmlinux()),
-                &LogOptions::default(),
+                &KernelLoadOptions::default(),
                 &|q| q.name == p.name,
             );
             match result {
@@ -178,4 +179,47 @@ fn kconfig_externs_carry_the_running_kernels_version() {
         u32::from_le_bytes(value[..4].try_into().expect("4")),
         version
     );
+}
+
+#[test]
+fn pinned_maps_are_pinned_then_reused() {
+    require_kernel!(pinned_maps_are_pinned_then_reused);
+    // A private BPF file system, so the test leaves nothing in /sys/fs/bpf.
+    let root = std::env::temp_dir().join(format!("bpfvm-pin-{}", std::process::id()));
+    std::fs::create_dir_all(&root).expect("mkdir");
+    let status = std::process::Command::new("mount")
+        .args(["-t", "bpf", "bpf"])
+        .arg(&root)
+        .status()
+        .expect("mount runs");
+    assert!(status.success(), "mounting a bpffs at {}", root.display());
+    let opts = KernelLoadOptions {
+        pin_root: Some(root.clone()),
+        ..KernelLoadOptions::default()
+    };
+    let obj = object("maps_btf.o");
+    let first = Bpf::new()
+        .load_object(&obj, Some(vmlinux()), &opts)
+        .expect("loads");
+    let pinned = root.join("pinned_counter");
+    assert!(pinned.exists(), "pinned at {}", pinned.display());
+    first
+        .map(&obj, "pinned_counter")
+        .expect("map")
+        .update(&0u32.to_le_bytes(), &77u64.to_le_bytes(), 0)
+        .expect("update");
+    drop(first);
+    // A second load reuses the pinned map, contents included.
+    let second = Bpf::new()
+        .load_object(&obj, Some(vmlinux()), &opts)
+        .expect("loads again");
+    let value = second
+        .map(&obj, "pinned_counter")
+        .expect("map")
+        .lookup(&0u32.to_le_bytes())
+        .expect("lookup");
+    assert_eq!(value, Some(77u64.to_le_bytes().to_vec()));
+    drop(second);
+    let _ = std::process::Command::new("umount").arg(&root).status();
+    let _ = std::fs::remove_dir(&root);
 }
