@@ -768,13 +768,13 @@ fn resolve_externs(
                     }
                     continue;
                 }
-                let typed = btf
-                    .and_then(|b| b.find(Kind::Var, &sym.name))
-                    .and_then(|id| match b_kind(btf, id) {
-                        Some(TypeKind::Var { ty, .. }) => Some(ty.0 != 0),
-                        _ => None,
-                    })
-                    .unwrap_or(false);
+                // A typed ksym (`extern const struct rq runqueues __ksym;`) is a VAR with a
+                // type; a typeless one (`extern const void schedule __ksym;`) has void.
+                let typed = btf.is_some_and(|b| {
+                    b.find(Kind::Var, &sym.name)
+                        .and_then(|id| b.type_by_id(id))
+                        .is_some_and(|t| matches!(t.kind, TypeKind::Var { ty, .. } if ty.0 != 0))
+                });
                 let by_btf = typed
                     .then(|| target.and_then(|t| t.find(Kind::Var, &sym.name)))
                     .flatten();
@@ -803,10 +803,6 @@ fn resolve_externs(
         }
     }
     Ok(())
-}
-
-fn b_kind(btf: Option<&Btf>, id: TypeId) -> Option<TypeKind> {
-    btf.and_then(|b| b.type_by_id(id)).map(|t| t.kind.clone())
 }
 
 /// Maps each placed function's instructions in its section to pcs of the program.
