@@ -1,0 +1,28 @@
+//! # bpfvm-abi: the contract between a program and its host
+//!
+//! This crate owns the vocabulary every other part of bpfvm shares about what a program
+//! may ask for, with the kernel's numbering so that objects built for Linux mean the same
+//! thing here:
+//!
+//! - [`MapType`], [`MapSpec`] and the map flags: what a map is, and the kernel's rules for
+//!   which specs are valid ([`MapSpec::validate`]);
+//! - [`MapError`]: how map operations fail, with the errno a helper returns;
+//! - helper ids and prototypes, program types and their context layouts (growing with the
+//!   maps-and-helpers work).
+//!
+//! It owns no implementation: maps live in `bpfvm-runtime`, helpers in the engines' support
+//! code.
+//!
+//! ## Invariants
+//! - Numbers are the kernel's (`enum bpf_map_type`, `BPF_*` flags, errno values): a spec
+//!   read from an ELF object or sent to `bpf(2)` needs no translation.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod maps;
+
+pub use maps::{
+    F_LOCK, F_MMAPABLE, F_NO_COMMON_LRU, F_NO_PREALLOC, F_NUMA_NODE, F_RDONLY, F_RDONLY_PROG,
+    F_WRONLY, F_WRONLY_PROG, F_ZERO_SEED, MapError, MapSpec, MapType, UPDATE_ANY, UPDATE_EXIST,
+    UPDATE_NOEXIST,
+};
