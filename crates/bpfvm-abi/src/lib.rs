@@ -7,8 +7,9 @@
 //! - [`MapType`], [`MapSpec`] and the map flags: what a map is, and the kernel's rules for
 //!   which specs are valid ([`MapSpec::validate`]);
 //! - [`MapError`]: how map operations fail, with the errno a helper returns;
-//! - helper ids and prototypes, program types and their context layouts (growing with the
-//!   maps-and-helpers work).
+//! - [`HELPERS`], [`HelperProto`], [`ArgKind`], [`RetKind`]: every helper's id and name
+//!   (`enum bpf_func_id`) and the prototype the kernel's verifier checks calls against;
+//! - program types and their context layouts (growing with the maps-and-helpers work).
 //!
 //! It owns no implementation: maps live in `bpfvm-runtime`, helpers in the engines' support
 //! code.
@@ -19,8 +20,12 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod helpers;
 mod maps;
 
+pub use helpers::{
+    ArgKind, HELPERS, HelperId, HelperProto, RetKind, TypeFlags, helper_by_id, helper_by_name,
+};
 pub use maps::{
     F_LOCK, F_MMAPABLE, F_NO_COMMON_LRU, F_NO_PREALLOC, F_NUMA_NODE, F_RDONLY, F_RDONLY_PROG,
     F_WRONLY, F_WRONLY_PROG, F_ZERO_SEED, MapError, MapSpec, MapType, UPDATE_ANY, UPDATE_EXIST,
