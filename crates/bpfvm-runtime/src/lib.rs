@@ -17,6 +17,9 @@
 //!   context, packet and map values) and the checked loads, stores and atomics on it;
 //!   [`StackMemory`] is the 8 × 512-byte frame stack.
 //! - [`Helper`] / [`HelperRegistry`]: helper functions by kernel id.
+//! - [`maps`]: user-space BPF maps (array, hash, per-CPU and LRU kinds) with the kernel's
+//!   semantics, their memory accounting and the epoch scheme that keeps value memory
+//!   valid while runs hold pointers into it.
 //!
 //! ## Invariants
 //! - **Architecture Invariant:** a [`LoadedProgram`] never contains an instruction its
@@ -44,12 +47,16 @@
 mod engine;
 mod fault;
 mod helpers;
+pub mod maps;
 mod memory;
 mod program;
 
 pub use engine::{CancelToken, Engine, RunError, RunOptions};
 pub use fault::{Fault, FaultKind};
 pub use helpers::{Helper, HelperFn, HelperIdOutOfRange, HelperRegistry, MAX_HELPER_ID};
+pub use maps::{
+    ArrayMap, HashMap, Map, MapConfig, MemoryAccountant, RunGuard, ValueRef, create_map,
+};
 pub use memory::{
     MAX_CALL_FRAMES, MAX_REGIONS, MemoryRegion, RegionError, RegionKind, Regions, STACK_FRAME_SIZE,
     STACK_SIZE, Scalar, StackMemory,

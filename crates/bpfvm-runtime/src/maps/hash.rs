@@ -1,0 +1,332 @@
+//! Hash, per-CPU hash, LRU hash and LRU per-CPU hash maps (`kernel/bpf/hashtab.c`).
+//!
+//! The index is an ordered map from key bytes to elements under a `RwLock` (lookups share
+//! it, writers take it exclusively); each element owns a [`ValueBuf`] whose address never
+//! changes. Unlinked elements are freed through the epoch collector (see the `maps`
+//! module doc).
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use bpfvm_abi::{F_RDONLY_PROG, MapError, MapSpec, MapType, UPDATE_EXIST, UPDATE_NOEXIST};
+
+use super::buf::{ValueBuf, round8};
+use super::{
+    Map, MapConfig, MemoryAccountant, RunGuard, ValueRef, check_host_read, check_host_write,
+    check_len, check_prog_write, check_update_flags,
+};
+
+/// Bytes charged per element on top of its key and value: the index entry.
+const ELEM_OVERHEAD: u64 = 64;
+
+#[derive(Debug)]
+struct Elem {
+    value: ValueBuf,
+    /// Last use, from the map's clock (LRU maps).
+    used: AtomicU64,
+}
+
+type Index = BTreeMap<Box<[u8]>, Elem>;
+
+/// A hash, per-CPU hash, LRU hash or LRU per-CPU hash map.
+#[derive(Debug)]
+pub struct HashMap {
+    spec: MapSpec,
+    per_cpu: bool,
+    lru: bool,
+    /// Slots per element: 1, or the config's CPUs for per-CPU types.
+    slots: usize,
+    /// `round8(value_size)`: the stride of per-CPU slots.
+    elem: usize,
+    /// Bytes of one element's value block.
+    block: usize,
+    /// Bytes charged per element.
+    charge: u64,
+    index: RwLock<Index>,
+    clock: AtomicU64,
+    memory: Arc<MemoryAccountant>,
+}
+
+/// Which update: from the host (all slots) or a program on a slot.
+#[derive(Clone, Copy)]
+enum Writer {
+    Host,
+    Prog(usize),
+}
+
+impl HashMap {
+    /// An empty map. `spec` must be a hash-family spec that passed `validate`; nothing is
+    /// allocated until inserts, but the sizes are checked now.
+    pub fn new(spec: &MapSpec, config: &MapConfig) -> Result<HashMap, MapError> {
+        let per_cpu = spec.map_type.is_per_cpu();
+        let lru = matches!(spec.map_type, MapType::LruHash | MapType::LruPercpuHash);
+        let slots = if per_cpu { config.cpus.max(1) } else { 1 };
+        let too_big = || {
+            MapError::TooBig(format!(
+                "{} map: values of {} bytes × {slots} slots overflow",
+                spec.map_type, spec.value_size
+            ))
+        };
+        let elem = round8(spec.value_size as usize).ok_or_else(too_big)?;
+        let block = elem.checked_mul(slots).ok_or_else(too_big)?;
+        let charge = (block as u64)
+            .checked_add(u64::from(spec.key_size) + ELEM_OVERHEAD)
+            .ok_or_else(too_big)?;
+        // A map that can never hold max_entries elements under the cap is refused now,
+        // as the kernel refuses a preallocation it cannot make.
+        if charge
+            .checked_mul(u64::from(spec.max_entries))
+            .is_none_or(|n| n > config.memory.cap())
+        {
+            return Err(MapError::NoMemory(format!(
+                "{} map: {} elements of {charge} bytes pass the cap of {}",
+                spec.map_type,
+                spec.max_entries,
+                config.memory.cap()
+            )));
+        }
+        Ok(HashMap {
+            spec: spec.clone(),
+            per_cpu,
+            lru,
+            slots,
+            elem,
+            block,
+            charge,
+            index: RwLock::new(BTreeMap::new()),
+            clock: AtomicU64::new(0),
+            memory: Arc::clone(&config.memory),
+        })
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Index> {
+        self.index.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn tick(&self) -> u64 {
+        self.clock.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn touch(&self, e: &Elem) {
+        if self.lru {
+            e.used.store(self.tick(), Ordering::Relaxed);
+        }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    /// Whether the map has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.read().is_empty()
+    }
+
+    /// Unlinks `old` (already removed from the index) for reclamation after a grace period.
+    fn retire(&self, old: Elem) {
+        self.memory.uncharge(self.charge);
+        crossbeam_epoch::pin().defer(move || drop(old));
+    }
+
+    /// Allocates a new element, charging the accountant.
+    fn alloc(&self) -> Result<Elem, MapError> {
+        self.memory.charge(self.charge)?;
+        match ValueBuf::zeroed(self.block) {
+            Ok(value) => Ok(Elem {
+                value,
+                used: AtomicU64::new(self.tick()),
+            }),
+            Err(e) => {
+                self.memory.uncharge(self.charge);
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes `value` into `e` for `who`.
+    fn fill(&self, e: &Elem, value: &[u8], who: Writer) {
+        match who {
+            Writer::Host => e.value.write(0, value),
+            Writer::Prog(cpu) => e.value.write(cpu * self.elem, value),
+        }
+    }
+
+    /// The update of both sides, in the kernel's order: flags, then `EEXIST`/`ENOENT`,
+    /// then room (`E2BIG`, or an LRU eviction), then memory.
+    fn update_as(&self, key: &[u8], value: &[u8], flags: u64, who: Writer) -> Result<(), MapError> {
+        check_update_flags(flags)?;
+        check_len("key", key.len(), self.spec.key_size as usize)?;
+        let want = match who {
+            Writer::Host => self.value_len(),
+            Writer::Prog(cpu) => {
+                if cpu >= self.slots {
+                    return Err(MapError::Invalid(format!("no CPU slot {cpu}")));
+                }
+                self.spec.value_size as usize
+            }
+        };
+        check_len("value", value.len(), want)?;
+        let mut index = self.write();
+        if let Some(old) = index.get_mut(key) {
+            if flags & UPDATE_NOEXIST != 0 {
+                return Err(MapError::Exists);
+            }
+            if self.per_cpu {
+                // The kernel updates per-CPU values in place.
+                self.fill(old, value, who);
+                self.touch(old);
+                return Ok(());
+            }
+            // Replace with a fresh element, as the kernel does, so readers of the old
+            // value keep a consistent copy; the count does not change.
+            let new = match ValueBuf::zeroed(self.block) {
+                Ok(value) => Elem {
+                    value,
+                    used: AtomicU64::new(self.tick()),
+                },
+                Err(e) => return Err(e),
+            };
+            self.fill(&new, value, who);
+            let old = std::mem::replace(old, new);
+            drop(index);
+            crossbeam_epoch::pin().defer(move || drop(old));
+            return Ok(());
+        }
+        if flags & UPDATE_EXIST != 0 {
+            return Err(MapError::NotFound);
+        }
+        if index.len() >= self.spec.max_entries as usize {
+            if !self.lru {
+                return Err(MapError::TooBig(format!(
+                    "the map is full ({} entries)",
+                    self.spec.max_entries
+                )));
+            }
+            let victim = index
+                .iter()
+                .min_by_key(|(_, e)| e.used.load(Ordering::Relaxed))
+                .map(|(k, _)| k.clone());
+            if let Some(old) = victim.and_then(|k| index.remove(&k)) {
+                self.retire(old);
+            }
+        }
+        let new = self.alloc()?;
+        self.fill(&new, value, who);
+        index.insert(key.into(), new);
+        Ok(())
+    }
+
+    fn delete_key(&self, key: &[u8]) -> Result<(), MapError> {
+        check_len("key", key.len(), self.spec.key_size as usize)?;
+        let old = self.write().remove(key).ok_or(MapError::NotFound)?;
+        self.retire(old);
+        Ok(())
+    }
+}
+
+impl Map for HashMap {
+    fn spec(&self) -> &MapSpec {
+        &self.spec
+    }
+
+    fn value_len(&self) -> usize {
+        if self.per_cpu {
+            self.block
+        } else {
+            self.spec.value_size as usize
+        }
+    }
+
+    fn lookup(&self, key: &[u8]) -> Result<Vec<u8>, MapError> {
+        check_host_read(&self.spec)?;
+        check_len("key", key.len(), self.spec.key_size as usize)?;
+        let index = self.read();
+        let e = index.get(key).ok_or(MapError::NotFound)?;
+        self.touch(e);
+        let mut out = vec![0; self.value_len()];
+        e.value.read(0, &mut out);
+        Ok(out)
+    }
+
+    fn update(&self, key: &[u8], value: &[u8], flags: u64) -> Result<(), MapError> {
+        check_host_write(&self.spec)?;
+        self.update_as(key, value, flags, Writer::Host)
+    }
+
+    fn delete(&self, key: &[u8]) -> Result<(), MapError> {
+        check_host_write(&self.spec)?;
+        self.delete_key(key)
+    }
+
+    fn next_key(&self, key: Option<&[u8]>) -> Result<Vec<u8>, MapError> {
+        check_host_read(&self.spec)?;
+        let index = self.read();
+        let next = match key {
+            Some(k) => {
+                check_len("key", k.len(), self.spec.key_size as usize)?;
+                if index.contains_key(k) {
+                    index
+                        .range::<[u8], _>((Bound::Excluded(k), Bound::Unbounded))
+                        .next()
+                } else {
+                    // The kernel restarts from the first element.
+                    index.iter().next()
+                }
+            }
+            None => index.iter().next(),
+        };
+        next.map(|(k, _)| k.to_vec()).ok_or(MapError::NotFound)
+    }
+
+    fn lookup_value<'a>(
+        &'a self,
+        key: &[u8],
+        cpu: usize,
+        _guard: &'a RunGuard,
+    ) -> Option<ValueRef<'a>> {
+        if cpu >= self.slots && self.per_cpu {
+            return None;
+        }
+        let slot = if self.per_cpu { cpu } else { 0 };
+        let index = self.read();
+        let e = index.get(key)?;
+        self.touch(e);
+        // The block stays valid after the lock is released: it is freed only through the
+        // epoch collector, after `_guard` (pinned before this lookup) is dropped.
+        let ptr = e.value.ptr_at(slot * self.elem);
+        let writable = self.spec.flags & F_RDONLY_PROG == 0;
+        Some(ValueRef::new(ptr, self.spec.value_size as usize, writable))
+    }
+
+    fn prog_update(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        flags: u64,
+        cpu: usize,
+    ) -> Result<(), MapError> {
+        check_prog_write(&self.spec)?;
+        self.update_as(key, value, flags, Writer::Prog(cpu))
+    }
+
+    fn prog_delete(&self, key: &[u8]) -> Result<(), MapError> {
+        check_prog_write(&self.spec)?;
+        self.delete_key(key)
+    }
+}
+
+impl Drop for HashMap {
+    fn drop(&mut self) {
+        let all = std::mem::take(self.index.get_mut().unwrap_or_else(PoisonError::into_inner));
+        self.memory.uncharge(self.charge * all.len() as u64);
+        // Runs may still hold pointers into these blocks under their guards.
+        crossbeam_epoch::pin().defer(move || drop(all));
+    }
+}

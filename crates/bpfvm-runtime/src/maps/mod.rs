@@ -1,0 +1,413 @@
+//! User-space BPF maps with the kernel's semantics: array, hash, per-CPU array, per-CPU
+//! hash, LRU hash and LRU per-CPU hash.
+//!
+//! ## What this module owns
+//! - The [`Map`] trait: the host API (what `bpf(2)` offers user space: lookup, update
+//!   with `BPF_ANY/NOEXIST/EXIST`, delete, get-next-key) and the program-side API the
+//!   engines' helpers use ([`Map::lookup_value`], [`Map::prog_update`], [`Map::prog_delete`]).
+//! - [`create_map`]: a [`MapSpec`] checked as the kernel's `map_alloc_check` does, then
+//!   built as an [`ArrayMap`] or a [`HashMap`].
+//! - [`MapConfig`]: the number of per-CPU slots and the [`MemoryAccountant`] every map's
+//!   memory is charged to (shared across maps through an `Arc`).
+//!
+//! ## Kernel semantics kept
+//! - Errors carry the kernel's errno ([`MapError::errno`]): `ENOENT` for a missing key
+//!   (and at the end of an iteration), `EEXIST` for `NOEXIST` on a present key, `E2BIG`
+//!   when a (non-LRU) hash is full on insert (it holds exactly `max_entries`) and for an
+//!   array index `>= max_entries` on update, `EINVAL` for delete on arrays, unknown update
+//!   flags and `BPF_F_LOCK` (no value here has a `bpf_spin_lock`), `EPERM` for host writes
+//!   to a `BPF_F_RDONLY` map and host reads of a `BPF_F_WRONLY` one.
+//! - Iteration: arrays in index order (`next_key(None)` or an index out of range gives 0);
+//!   hash maps in key-byte order (the kernel's order is its bucket order: compare as
+//!   sets), a key that is not present restarts from the first, and deleting during an
+//!   iteration is allowed.
+//! - Per-CPU values, on the host side, are all slots at once, each slot `value_size`
+//!   rounded up to 8 bytes ([`Map::value_len`]), as the kernel's user-space view. On the
+//!   program side a per-CPU update touches only the current CPU's slot (a new element's
+//!   other slots are zeroed).
+//! - LRU hash maps never fail with `E2BIG`: inserting into a full one evicts the least
+//!   recently used element (exactly, where the kernel approximates it). Lookups from
+//!   either side mark an element used.
+//! - `BPF_F_NO_PREALLOC` is accepted on hash maps and means the same as preallocation
+//!   here: elements are allocated per insert in both cases, and the capacity is
+//!   `max_entries` in both.
+//!
+//! ## Memory
+//! Every map charges its memory to the [`MemoryAccountant`] of its config before
+//! allocating it, and allocates fallibly: arrays their whole value block at creation,
+//! hash maps each element on insert (value bytes, key bytes and a fixed overhead for the
+//! index entry). Sizes that overflow give [`MapError::TooBig`], a refused charge or
+//! allocation [`MapError::NoMemory`]; nothing aborts the process. (The index nodes of a
+//! hash map are allocated by the standard collections, infallibly; their size is covered
+//! by the per-element overhead charge, so the cap bounds them too.) The accountant is
+//! credited when an element leaves its map, even though the bytes may live on for a grace
+//! period (below).
+//!
+//! ## Memory-safety scheme: stable value addresses and deferred reclamation
+//! Programs keep raw pointers into map values and do atomics on them, so value memory
+//! must stay valid, at the same address, while any run that obtained it is running.
+//! - Every value lives in a [`ValueBuf`](buf): one heap block, 8-byte aligned, zeroed at
+//!   allocation, that never moves or grows. Arrays have one block for all elements; each
+//!   hash element has its own.
+//! - A run pins a [`RunGuard`] (a `crossbeam-epoch` guard) for its whole duration and
+//!   passes it to [`Map::lookup_value`]; the [`ValueRef`] it gets borrows the guard and the
+//!   map, and the address it carries is valid until the guard is dropped.
+//! - **Invariant:** value memory is freed only through the epoch collector: a hash element
+//!   that is deleted, replaced or evicted is first unlinked from the index (under the
+//!   index's write lock), then its block is handed to `Guard::defer`; a map that is
+//!   dropped hands all its blocks (arrays' included) to `defer` the same way. The
+//!   collector runs a deferred free only once every guard pinned before the unlink has
+//!   been dropped, and a reader can only find a block while it is linked, so no run
+//!   ever sees its value memory freed. Consequently a pointer obtained under a guard stays
+//!   valid even if the map itself is dropped during the run.
+//! - **Invariant:** the host side touches value memory only with atomic loads and stores
+//!   (8-byte words, bytes for a tail), so it never races non-atomically with programs'
+//!   atomics. As in the kernel, a host copy is not atomic as a whole: a concurrent reader
+//!   may see a mix of old and new words. Replacing a (non per-CPU) hash value with
+//!   `update` allocates a new element, as the kernel does, so readers of the old one
+//!   keep seeing a consistent old value.
+//! - The only `unsafe` code is in the `buf` submodule (allocation, the atomic views,
+//!   deallocation). [`ValueRef`] hands out raw pointers safely; dereferencing them is the
+//!   engine's business (through its `Regions`) and its proof obligation.
+
+mod array;
+mod buf;
+mod hash;
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub use array::ArrayMap;
+pub use bpfvm_abi::{MapError, MapSpec, MapType};
+pub use hash::HashMap;
+
+use bpfvm_abi::{
+    F_LOCK, F_MMAPABLE, F_NO_COMMON_LRU, F_NO_PREALLOC, F_NUMA_NODE, F_RDONLY, F_RDONLY_PROG,
+    F_WRONLY, F_WRONLY_PROG, F_ZERO_SEED, UPDATE_EXIST,
+};
+
+/// `BPF_F_PRESERVE_ELEMS` (not in `bpfvm-abi`): accepted by the kernel on arrays.
+pub const F_PRESERVE_ELEMS: u32 = 1 << 11;
+/// `BPF_F_INNER_MAP` (not in `bpfvm-abi`): accepted by the kernel on arrays.
+pub const F_INNER_MAP: u32 = 1 << 12;
+
+/// The default memory cap of a [`MemoryAccountant`]: 512 MiB.
+pub const DEFAULT_MEMORY_CAP: u64 = 512 << 20;
+
+/// Counts the bytes of map memory in use against a cap set by the host. Share one through
+/// an `Arc` (in [`MapConfig`]) to cap several maps together.
+#[derive(Debug)]
+pub struct MemoryAccountant {
+    cap: u64,
+    used: AtomicU64,
+}
+
+impl MemoryAccountant {
+    /// An accountant allowing `cap` bytes.
+    pub fn new(cap: u64) -> MemoryAccountant {
+        MemoryAccountant {
+            cap,
+            used: AtomicU64::new(0),
+        }
+    }
+
+    /// The cap in bytes.
+    pub fn cap(&self) -> u64 {
+        self.cap
+    }
+
+    /// Bytes currently charged.
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Charges `bytes`, or fails with `NoMemory` when that would pass the cap.
+    pub fn charge(&self, bytes: u64) -> Result<(), MapError> {
+        self.used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                used.checked_add(bytes).filter(|n| *n <= self.cap)
+            })
+            .map(drop)
+            .map_err(|used| {
+                MapError::NoMemory(format!(
+                    "{bytes} more bytes with {used} in use would pass the cap of {}",
+                    self.cap
+                ))
+            })
+    }
+
+    /// Credits `bytes` charged before.
+    pub fn uncharge(&self, bytes: u64) {
+        self.used.fetch_sub(bytes, Ordering::Relaxed);
+    }
+}
+
+/// How maps are built: per-CPU slot count and the memory accountant.
+#[derive(Debug, Clone)]
+pub struct MapConfig {
+    /// Slots of per-CPU maps (bpfvm's "CPUs": worker slots); at least 1.
+    pub cpus: usize,
+    /// Where map memory is charged.
+    pub memory: Arc<MemoryAccountant>,
+}
+
+impl MapConfig {
+    /// A config with `cpus` per-CPU slots (at least 1) and a fresh accountant of `cap` bytes.
+    pub fn new(cpus: usize, cap: u64) -> MapConfig {
+        MapConfig {
+            cpus: cpus.max(1),
+            memory: Arc::new(MemoryAccountant::new(cap)),
+        }
+    }
+
+    /// The same config charging `memory` instead.
+    pub fn with_accountant(mut self, memory: Arc<MemoryAccountant>) -> MapConfig {
+        self.memory = memory;
+        self
+    }
+}
+
+impl Default for MapConfig {
+    /// `std::thread::available_parallelism()` slots and a [`DEFAULT_MEMORY_CAP`] accountant.
+    fn default() -> MapConfig {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        MapConfig::new(cpus, DEFAULT_MEMORY_CAP)
+    }
+}
+
+/// A pinned epoch for the duration of one run: while it lives, no value memory found
+/// through [`Map::lookup_value`] under it is freed. Not `Send`: pin it on the thread of
+/// the run, and drop it when the run ends (a long-lived guard delays reclamation).
+pub struct RunGuard {
+    /// Held for its pin; unpinned on drop.
+    _pin: crossbeam_epoch::Guard,
+}
+
+impl RunGuard {
+    /// Pins the current thread.
+    pub fn pin() -> RunGuard {
+        RunGuard {
+            _pin: crossbeam_epoch::pin(),
+        }
+    }
+}
+
+impl fmt::Debug for RunGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RunGuard")
+    }
+}
+
+/// Where a value lives, for a program: its address and length. The memory stays valid
+/// and at this address while the [`RunGuard`] it was found under lives (and the borrow
+/// of `'a` ends no later than that guard and the map borrow).
+#[derive(Debug, Clone, Copy)]
+pub struct ValueRef<'a> {
+    ptr: NonNull<u8>,
+    len: usize,
+    writable: bool,
+    _life: PhantomData<&'a RunGuard>,
+}
+
+impl<'a> ValueRef<'a> {
+    fn new(ptr: NonNull<u8>, len: usize, writable: bool) -> ValueRef<'a> {
+        ValueRef {
+            ptr,
+            len,
+            writable,
+            _life: PhantomData,
+        }
+    }
+
+    /// Address of the first byte (8-byte aligned).
+    pub fn addr(&self) -> u64 {
+        self.ptr.as_ptr().addr() as u64
+    }
+
+    /// Pointer to the first byte, with the provenance of the value's allocation.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Length in bytes (`value_size`; one slot for per-CPU maps).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the value has no bytes (never: value sizes are at least 1).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether programs may write it (false for `BPF_F_RDONLY_PROG` maps).
+    pub fn is_writable(&self) -> bool {
+        self.writable
+    }
+}
+
+/// A BPF map: the host (`bpf(2)`) API and the program-side API.
+///
+/// Keys and values are byte slices of exactly `key_size` and [`Map::value_len`] bytes on
+/// the host side; a slice of another length is `EINVAL`.
+pub trait Map: Send + Sync + fmt::Debug {
+    /// The spec the map was created from.
+    fn spec(&self) -> &MapSpec;
+
+    /// Bytes of a value as the host sees it: `value_size`, or for per-CPU maps
+    /// `value_size` rounded up to 8 times the number of slots.
+    fn value_len(&self) -> usize;
+
+    /// `BPF_MAP_LOOKUP_ELEM`: a copy of the value.
+    fn lookup(&self, key: &[u8]) -> Result<Vec<u8>, MapError>;
+
+    /// `BPF_MAP_UPDATE_ELEM` with `flags` (`UPDATE_ANY`, `UPDATE_NOEXIST`, `UPDATE_EXIST`).
+    fn update(&self, key: &[u8], value: &[u8], flags: u64) -> Result<(), MapError>;
+
+    /// `BPF_MAP_DELETE_ELEM`.
+    fn delete(&self, key: &[u8]) -> Result<(), MapError>;
+
+    /// `BPF_MAP_GET_NEXT_KEY`: the key after `key` (or the first), `NotFound` at the end.
+    fn next_key(&self, key: Option<&[u8]>) -> Result<Vec<u8>, MapError>;
+
+    /// Helper `bpf_map_lookup_elem` for a program running on slot `cpu`: the value's
+    /// memory (this slot's, for per-CPU maps), or `None` when the key is absent, has the
+    /// wrong size, or `cpu` is not a slot of the map's config.
+    fn lookup_value<'a>(
+        &'a self,
+        key: &[u8],
+        cpu: usize,
+        guard: &'a RunGuard,
+    ) -> Option<ValueRef<'a>>;
+
+    /// Helper `bpf_map_update_elem` from slot `cpu`: `value` is `value_size` bytes; per-CPU
+    /// maps update only slot `cpu`. `NotPermitted` for `BPF_F_RDONLY_PROG` maps.
+    fn prog_update(&self, key: &[u8], value: &[u8], flags: u64, cpu: usize)
+    -> Result<(), MapError>;
+
+    /// Helper `bpf_map_delete_elem`. `NotPermitted` for `BPF_F_RDONLY_PROG` maps.
+    fn prog_delete(&self, key: &[u8]) -> Result<(), MapError>;
+
+    /// Every key, by iterating with [`Map::next_key`] (a convenience for hosts and tests).
+    fn keys(&self) -> Result<Vec<Vec<u8>>, MapError> {
+        let mut keys = Vec::new();
+        let mut cur: Option<Vec<u8>> = None;
+        loop {
+            match self.next_key(cur.as_deref()) {
+                Ok(k) => {
+                    keys.push(k.clone());
+                    cur = Some(k);
+                }
+                Err(MapError::NotFound) => return Ok(keys),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Creates a map from `spec`, checked as the kernel checks it, with `config`'s slots and
+/// accountant. Supported types: array, hash, per-CPU array, per-CPU hash, LRU hash and
+/// LRU per-CPU hash; others are `NotSupported`.
+pub fn create_map(spec: &MapSpec, config: &MapConfig) -> Result<Box<dyn Map>, MapError> {
+    spec.validate()?;
+    check_create_flags(spec)?;
+    match spec.map_type {
+        MapType::Array | MapType::PercpuArray => Ok(Box::new(ArrayMap::new(spec, config)?)),
+        MapType::Hash | MapType::PercpuHash | MapType::LruHash | MapType::LruPercpuHash => {
+            Ok(Box::new(HashMap::new(spec, config)?))
+        }
+        other => Err(MapError::NotSupported(format!(
+            "{other} maps are not implemented in user space"
+        ))),
+    }
+}
+
+const ACCESS_FLAGS: u32 = F_RDONLY | F_WRONLY | F_RDONLY_PROG | F_WRONLY_PROG;
+
+/// The kernel's create-flag masks (`ARRAY_CREATE_FLAG_MASK`, `HTAB_CREATE_FLAG_MASK`) and
+/// access-flag pairs.
+fn check_create_flags(spec: &MapSpec) -> Result<(), MapError> {
+    let invalid = |why: &str| Err(MapError::Invalid(format!("{} map: {why}", spec.map_type)));
+    let f = spec.flags;
+    if f & (F_RDONLY | F_WRONLY) == (F_RDONLY | F_WRONLY) {
+        return invalid("BPF_F_RDONLY and BPF_F_WRONLY together");
+    }
+    if f & (F_RDONLY_PROG | F_WRONLY_PROG) == (F_RDONLY_PROG | F_WRONLY_PROG) {
+        return invalid("BPF_F_RDONLY_PROG and BPF_F_WRONLY_PROG together");
+    }
+    let allowed = match spec.map_type {
+        MapType::Array => F_NUMA_NODE | F_MMAPABLE | ACCESS_FLAGS | F_INNER_MAP | F_PRESERVE_ELEMS,
+        MapType::PercpuArray => F_NUMA_NODE | ACCESS_FLAGS | F_INNER_MAP | F_PRESERVE_ELEMS,
+        MapType::Hash | MapType::PercpuHash => {
+            F_NO_PREALLOC | F_NUMA_NODE | ACCESS_FLAGS | F_ZERO_SEED
+        }
+        _ => F_NO_PREALLOC | F_NO_COMMON_LRU | F_NUMA_NODE | ACCESS_FLAGS | F_ZERO_SEED,
+    };
+    if f & !allowed != 0 {
+        return invalid(&format!("unsupported flags {:#x}", f & !allowed));
+    }
+    if spec.map_type == MapType::PercpuArray && f & F_MMAPABLE != 0 {
+        return invalid("BPF_F_MMAPABLE on a per-CPU array");
+    }
+    if matches!(spec.map_type, MapType::LruHash | MapType::LruPercpuHash) && f & F_NO_PREALLOC != 0
+    {
+        return Err(MapError::NotSupported(
+            "LRU hash maps are always preallocated".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The kernel's `(flags & ~BPF_F_LOCK) > BPF_EXIST` check, and `BPF_F_LOCK` refused (no
+/// value has a spin lock).
+fn check_update_flags(flags: u64) -> Result<(), MapError> {
+    if (flags & !F_LOCK) > UPDATE_EXIST {
+        return Err(MapError::Invalid(format!(
+            "unknown update flags {flags:#x}"
+        )));
+    }
+    if flags & F_LOCK != 0 {
+        return Err(MapError::Invalid(
+            "BPF_F_LOCK on a value without a bpf_spin_lock".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_host_write(spec: &MapSpec) -> Result<(), MapError> {
+    if spec.flags & F_RDONLY != 0 {
+        return Err(MapError::NotPermitted(
+            "the map is read-only for user space (BPF_F_RDONLY)".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_host_read(spec: &MapSpec) -> Result<(), MapError> {
+    if spec.flags & F_WRONLY != 0 {
+        return Err(MapError::NotPermitted(
+            "the map is write-only for user space (BPF_F_WRONLY)".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_prog_write(spec: &MapSpec) -> Result<(), MapError> {
+    if spec.flags & F_RDONLY_PROG != 0 {
+        return Err(MapError::NotPermitted(
+            "the map is read-only for programs (BPF_F_RDONLY_PROG)".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_len(what: &str, got: usize, want: usize) -> Result<(), MapError> {
+    if got != want {
+        return Err(MapError::Invalid(format!(
+            "{what} is {got} bytes, the map's is {want}"
+        )));
+    }
+    Ok(())
+}
