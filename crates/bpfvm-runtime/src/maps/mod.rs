@@ -46,7 +46,7 @@
 //! ## Memory-safety scheme: stable value addresses and deferred reclamation
 //! Programs keep raw pointers into map values and do atomics on them, so value memory
 //! must stay valid, at the same address, while any run that obtained it is running.
-//! - Every value lives in a [`ValueBuf`](buf): one heap block, 8-byte aligned, zeroed at
+//! - Every value lives in a `ValueBuf` (submodule `buf`): one heap block, 8-byte aligned, zeroed at
 //!   allocation, that never moves or grows. Arrays have one block for all elements; each
 //!   hash element has its own.
 //! - A run pins a [`RunGuard`] (a `crossbeam-epoch` guard) for its whole duration and
@@ -183,15 +183,21 @@ impl Default for MapConfig {
 /// the run, and drop it when the run ends (a long-lived guard delays reclamation).
 pub struct RunGuard {
     /// Held for its pin; unpinned on drop.
-    _pin: crossbeam_epoch::Guard,
+    pin: crossbeam_epoch::Guard,
 }
 
 impl RunGuard {
     /// Pins the current thread.
     pub fn pin() -> RunGuard {
         RunGuard {
-            _pin: crossbeam_epoch::pin(),
+            pin: crossbeam_epoch::pin(),
         }
+    }
+
+    /// Pushes this thread's deferred frees to the collector and tries to run due ones
+    /// (hosts may call it between runs; frees also happen on their own over time).
+    pub fn flush(&self) {
+        self.pin.flush();
     }
 }
 
@@ -209,8 +215,16 @@ pub struct ValueRef<'a> {
     ptr: NonNull<u8>,
     len: usize,
     writable: bool,
-    _life: PhantomData<&'a RunGuard>,
+    /// Bounded by the guard and the map it was found under.
+    _life: PhantomData<&'a ()>,
 }
+
+// SAFETY: a `ValueRef` is an address, a length and a flag; it never dereferences the
+// pointer itself, so sending or sharing it cannot cause a data race. (Its `'a` still ties
+// it to the guard, which stays on its thread.)
+unsafe impl Send for ValueRef<'_> {}
+// SAFETY: as above.
+unsafe impl Sync for ValueRef<'_> {}
 
 impl<'a> ValueRef<'a> {
     fn new(ptr: NonNull<u8>, len: usize, writable: bool) -> ValueRef<'a> {
