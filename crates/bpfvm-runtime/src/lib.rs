@@ -55,7 +55,7 @@ pub use engine::{CancelToken, Engine, RunError, RunOptions};
 pub use fault::{Fault, FaultKind};
 pub use helpers::{Helper, HelperFn, HelperIdOutOfRange, HelperRegistry, MAX_HELPER_ID};
 pub use maps::{
-    ArrayMap, HashMap, Map, MapConfig, MemoryAccountant, RunGuard, ValueRef, create_map,
+    ArrayMap, HashTabMap, Map, MapConfig, MemoryAccountant, RunGuard, ValueRef, create_map,
 };
 pub use memory::{
     MAX_CALL_FRAMES, MAX_REGIONS, MemoryRegion, RegionError, RegionKind, Regions, STACK_FRAME_SIZE,

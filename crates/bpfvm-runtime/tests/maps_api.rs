@@ -196,3 +196,21 @@ fn unsupported_types_are_refused() {
         Err(MapError::NotSupported(_))
     ));
 }
+
+#[test]
+fn large_lru_evicts_in_batches_but_keeps_recent_keys() {
+    let config = MapConfig::new(1, 1 << 24);
+    let m = create_map(&MapSpec::new(MapType::LruHash, 4, 8, 1000), &config).expect("map");
+    for k in 1..5000u32 {
+        m.update(&key(k), &[1; 8], UPDATE_ANY).expect("insert");
+        if k.is_multiple_of(10) {
+            // Key 1 is used all the time: it must survive.
+            m.lookup(&key(1)).expect("hot key");
+        }
+    }
+    let n = m.keys().expect("keys").len();
+    assert!(n <= 1000 && n > 900, "{n} elements");
+    for k in 4100..5000u32 {
+        assert!(m.lookup(&key(k)).is_ok(), "recent key {k} evicted");
+    }
+}

@@ -18,6 +18,9 @@ use super::{
     check_len, check_prog_write, check_update_flags,
 };
 
+/// A full LRU map of `n` elements evicts `max(1, n / EVICT_FRACTION)` at once.
+const EVICT_FRACTION: usize = 32;
+
 /// Bytes charged per element on top of its key and value: the index entry.
 const ELEM_OVERHEAD: u64 = 64;
 
@@ -32,7 +35,7 @@ type Index = BTreeMap<Box<[u8]>, Elem>;
 
 /// A hash, per-CPU hash, LRU hash or LRU per-CPU hash map.
 #[derive(Debug)]
-pub struct HashMap {
+pub struct HashTabMap {
     spec: MapSpec,
     per_cpu: bool,
     lru: bool,
@@ -56,10 +59,10 @@ enum Writer {
     Prog(usize),
 }
 
-impl HashMap {
+impl HashTabMap {
     /// An empty map. `spec` must be a hash-family spec that passed `validate`; nothing is
     /// allocated until inserts, but the sizes are checked now.
-    pub fn new(spec: &MapSpec, config: &MapConfig) -> Result<HashMap, MapError> {
+    pub fn new(spec: &MapSpec, config: &MapConfig) -> Result<HashTabMap, MapError> {
         let per_cpu = spec.map_type.is_per_cpu();
         let lru = matches!(spec.map_type, MapType::LruHash | MapType::LruPercpuHash);
         let slots = if per_cpu { config.cpus.max(1) } else { 1 };
@@ -87,7 +90,7 @@ impl HashMap {
                 config.memory.cap()
             )));
         }
-        Ok(HashMap {
+        Ok(HashTabMap {
             spec: spec.clone(),
             per_cpu,
             lru,
@@ -209,18 +212,34 @@ impl HashMap {
                     self.spec.max_entries
                 )));
             }
-            let victim = index
-                .iter()
-                .min_by_key(|(_, e)| e.used.load(Ordering::Relaxed))
-                .map(|(k, _)| k.clone());
-            if let Some(old) = victim.and_then(|k| index.remove(&k)) {
-                self.retire(old);
-            }
+            self.evict(&mut index);
         }
         let new = self.alloc()?;
         self.fill(&new, value, who);
         index.insert(key.into(), new);
         Ok(())
+    }
+
+    /// Evicts the least recently used elements of a full LRU map: one for small maps,
+    /// `len / EVICT_FRACTION` for large ones, so the O(len) scan is amortized over a
+    /// batch of inserts (the kernel also frees LRU nodes in batches).
+    fn evict(&self, index: &mut Index) {
+        let batch = (index.len() / EVICT_FRACTION).max(1);
+        let mut by_age: Vec<(u64, &Box<[u8]>)> = index
+            .iter()
+            .map(|(k, e)| (e.used.load(Ordering::Relaxed), k))
+            .collect();
+        let batch = batch.min(by_age.len());
+        if batch == 0 {
+            return;
+        }
+        by_age.select_nth_unstable_by_key(batch - 1, |(used, _)| *used);
+        let victims: Vec<Box<[u8]>> = by_age[..batch].iter().map(|(_, k)| (*k).clone()).collect();
+        for k in victims {
+            if let Some(old) = index.remove(&k) {
+                self.retire(old);
+            }
+        }
     }
 
     fn delete_key(&self, key: &[u8]) -> Result<(), MapError> {
@@ -231,7 +250,7 @@ impl HashMap {
     }
 }
 
-impl Map for HashMap {
+impl Map for HashTabMap {
     fn spec(&self) -> &MapSpec {
         &self.spec
     }
@@ -322,7 +341,7 @@ impl Map for HashMap {
     }
 }
 
-impl Drop for HashMap {
+impl Drop for HashTabMap {
     fn drop(&mut self) {
         let all = std::mem::take(self.index.get_mut().unwrap_or_else(PoisonError::into_inner));
         self.memory.uncharge(self.charge * all.len() as u64);

@@ -6,7 +6,7 @@
 //!   with `BPF_ANY/NOEXIST/EXIST`, delete, get-next-key) and the program-side API the
 //!   engines' helpers use ([`Map::lookup_value`], [`Map::prog_update`], [`Map::prog_delete`]).
 //! - [`create_map`]: a [`MapSpec`] checked as the kernel's `map_alloc_check` does, then
-//!   built as an [`ArrayMap`] or a [`HashMap`].
+//!   built as an [`ArrayMap`] or a [`HashTabMap`].
 //! - [`MapConfig`]: the number of per-CPU slots and the [`MemoryAccountant`] every map's
 //!   memory is charged to (shared across maps through an `Arc`).
 //!
@@ -26,8 +26,9 @@
 //!   program side a per-CPU update touches only the current CPU's slot (a new element's
 //!   other slots are zeroed).
 //! - LRU hash maps never fail with `E2BIG`: inserting into a full one evicts the least
-//!   recently used element (exactly, where the kernel approximates it). Lookups from
-//!   either side mark an element used.
+//!   recently used elements (by an exact use clock, where the kernel approximates it): one
+//!   for maps under 64 elements, `len / 32` at once for larger ones, so the eviction scan
+//!   is amortized. Lookups from either side and updates mark an element used.
 //! - `BPF_F_NO_PREALLOC` is accepted on hash maps and means the same as preallocation
 //!   here: elements are allocated per insert in both cases, and the capacity is
 //!   `max_entries` in both.
@@ -82,7 +83,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use array::ArrayMap;
 pub use bpfvm_abi::{MapError, MapSpec, MapType};
-pub use hash::HashMap;
+pub use hash::HashTabMap;
 
 use bpfvm_abi::{
     F_LOCK, F_MMAPABLE, F_NO_COMMON_LRU, F_NO_PREALLOC, F_NUMA_NODE, F_RDONLY, F_RDONLY_PROG,
@@ -330,7 +331,7 @@ pub fn create_map(spec: &MapSpec, config: &MapConfig) -> Result<Box<dyn Map>, Ma
     match spec.map_type {
         MapType::Array | MapType::PercpuArray => Ok(Box::new(ArrayMap::new(spec, config)?)),
         MapType::Hash | MapType::PercpuHash | MapType::LruHash | MapType::LruPercpuHash => {
-            Ok(Box::new(HashMap::new(spec, config)?))
+            Ok(Box::new(HashTabMap::new(spec, config)?))
         }
         other => Err(MapError::NotSupported(format!(
             "{other} maps are not implemented in user space"
