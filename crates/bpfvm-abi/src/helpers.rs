@@ -322,7 +322,7 @@ pub struct HelperProto {
     /// The name without the `bpf_` prefix, as in `BPF_FUNC_<name>`.
     pub name: &'static str,
     /// Whether `ret`, `args` and `gpl_only` were transcribed from the kernel. When `false`
-    /// they are placeholders (`Integer`, all `DontCare`, `false`) and must not be used.
+    /// they are placeholders (`Integer`, all `DontCare`, `false`, `false`) and must not be used.
     pub known: bool,
     /// What the helper returns.
     pub ret: RetKind,
@@ -330,6 +330,9 @@ pub struct HelperProto {
     pub args: [ArgKind; 5],
     /// Whether only GPL-compatible programs may call it.
     pub gpl_only: bool,
+    /// The kernel's `pkt_access`: whether memory arguments (map key/value, `PtrToMem`) may be
+    /// packet pointers. When `false`, a verifier must reject packet pointers in those slots.
+    pub pkt_access: bool,
 }
 
 impl HelperProto {
@@ -345,6 +348,7 @@ const fn known(
     ret: RetKind,
     args: [ArgKind; 5],
     gpl_only: bool,
+    pkt_access: bool,
 ) -> HelperProto {
     HelperProto {
         id: HelperId(id),
@@ -353,6 +357,7 @@ const fn known(
         ret,
         args,
         gpl_only,
+        pkt_access,
     }
 }
 
@@ -364,6 +369,7 @@ const fn unknown(id: u32, name: &'static str) -> HelperProto {
         ret: RetKind::Integer,
         args: [ArgKind::DontCare; 5],
         gpl_only: false,
+        pkt_access: false,
     }
 }
 
@@ -393,6 +399,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        true,
     ),
     known(
         2,
@@ -406,6 +413,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        true,
     ),
     known(
         3,
@@ -419,6 +427,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        true,
     ),
     known(
         4,
@@ -432,6 +441,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         true,
+        false,
     ),
     known(
         5,
@@ -444,6 +454,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     known(
@@ -458,6 +469,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         true,
+        false,
     ),
     known(
         7,
@@ -470,6 +482,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     known(
@@ -484,6 +497,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         9,
@@ -496,6 +510,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::ConstSize,
             ArgKind::Anything,
         ],
+        false,
         false,
     ),
     known(
@@ -510,6 +525,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::Anything,
         ],
         false,
+        false,
     ),
     known(
         11,
@@ -522,6 +538,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::Anything,
             ArgKind::Anything,
         ],
+        false,
         false,
     ),
     known(
@@ -536,6 +553,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         13,
@@ -548,6 +566,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     known(
@@ -562,6 +581,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         15,
@@ -574,6 +594,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     known(
@@ -588,6 +609,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         17,
@@ -600,6 +622,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     known(
@@ -614,6 +637,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         19,
@@ -626,6 +650,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     known(
@@ -640,6 +665,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         21,
@@ -652,6 +678,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::Anything,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     known(
@@ -666,6 +693,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         true,
+        false,
     ),
     known(
         23,
@@ -678,6 +706,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     known(
@@ -692,6 +721,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         25,
@@ -705,6 +735,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::ConstSizeOrZero,
         ],
         true,
+        false,
     ),
     known(
         26,
@@ -717,6 +748,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::ConstSize,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     unknown(27, "get_stackid"),
@@ -732,6 +764,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::Anything,
         ],
         false,
+        true,
     ),
     known(
         29,
@@ -744,6 +777,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     known(
@@ -758,6 +792,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         31,
@@ -770,6 +805,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     known(
@@ -784,6 +820,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         33,
@@ -796,6 +833,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     known(
@@ -810,6 +848,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         35,
@@ -823,6 +862,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         true,
+        false,
     ),
     known(
         36,
@@ -836,6 +876,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         true,
+        false,
     ),
     known(
         37,
@@ -848,6 +889,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     known(
@@ -862,6 +904,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         39,
@@ -874,6 +917,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     known(
@@ -888,6 +932,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         41,
@@ -900,6 +945,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     known(
@@ -914,6 +960,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         43,
@@ -926,6 +973,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     known(
@@ -940,6 +988,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         45,
@@ -953,6 +1002,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         true,
+        false,
     ),
     known(
         46,
@@ -965,6 +1015,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     unknown(47, "get_socket_uid"),
@@ -980,6 +1031,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     unknown(49, "setsockopt"),
     known(
@@ -994,6 +1046,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         51,
@@ -1006,6 +1059,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     unknown(52, "sk_redirect_map"),
@@ -1022,6 +1076,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         55,
@@ -1035,6 +1090,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         true,
+        false,
     ),
     unknown(56, "perf_prog_read_value"),
     unknown(57, "getsockopt"),
@@ -1050,6 +1106,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         true,
+        false,
     ),
     unknown(59, "sock_ops_cb_flags_set"),
     unknown(60, "msg_redirect_map"),
@@ -1065,6 +1122,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         62,
@@ -1078,6 +1136,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         63,
@@ -1090,6 +1149,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::Anything,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     unknown(64, "bind"),
@@ -1105,6 +1165,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     unknown(66, "skb_get_xfrm_state"),
     unknown(67, "get_stack"),
@@ -1119,6 +1180,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::ConstSize,
             ArgKind::Anything,
         ],
+        false,
         false,
     ),
     unknown(69, "fib_lookup"),
@@ -1143,6 +1205,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         80,
@@ -1155,6 +1218,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     unknown(81, "get_local_storage"),
@@ -1170,6 +1234,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     unknown(84, "sk_lookup_tcp"),
@@ -1187,6 +1252,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        true,
     ),
     known(
         88,
@@ -1199,6 +1265,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     known(
@@ -1213,6 +1280,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         90,
@@ -1226,6 +1294,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         91,
@@ -1238,6 +1307,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::Anything,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     unknown(92, "rc_pointer_rel"),
@@ -1253,6 +1323,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         94,
@@ -1266,6 +1337,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         95,
@@ -1278,6 +1350,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     unknown(96, "tcp_sock"),
@@ -1306,6 +1379,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         106,
@@ -1324,6 +1398,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     unknown(107, "sk_storage_get"),
     unknown(108, "sk_storage_delete"),
@@ -1338,6 +1413,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     unknown(110, "tcp_gen_syncookie"),
@@ -1354,6 +1430,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         true,
+        false,
     ),
     known(
         113,
@@ -1367,6 +1444,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         true,
+        false,
     ),
     known(
         114,
@@ -1380,6 +1458,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         true,
+        false,
     ),
     known(
         115,
@@ -1393,6 +1472,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         true,
+        false,
     ),
     unknown(116, "tcp_send_ack"),
     known(
@@ -1407,6 +1487,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         118,
@@ -1419,6 +1500,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     unknown(119, "read_branch_records"),
@@ -1433,6 +1515,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::ConstSize,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     unknown(121, "xdp_output"),
@@ -1449,6 +1532,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     unknown(124, "sk_assign"),
     known(
@@ -1463,6 +1547,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         126,
@@ -1476,6 +1561,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::ConstSizeOrZero,
         ],
         true,
+        false,
     ),
     known(
         127,
@@ -1489,6 +1575,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         true,
+        false,
     ),
     known(
         128,
@@ -1501,6 +1588,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     known(
@@ -1515,6 +1603,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         130,
@@ -1527,6 +1616,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::Anything,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     known(
@@ -1541,6 +1631,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         132,
@@ -1553,6 +1644,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     known(
@@ -1567,6 +1659,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         134,
@@ -1580,6 +1673,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         135,
@@ -1592,6 +1686,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     unknown(136, "skc_to_tcp6_sock"),
@@ -1618,6 +1713,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     unknown(149, "snprintf_btf"),
     known(
@@ -1632,6 +1728,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         true,
+        false,
     ),
     known(
         151,
@@ -1644,6 +1741,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     known(
@@ -1658,6 +1756,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         153,
@@ -1670,6 +1769,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     known(
@@ -1684,6 +1784,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         155,
@@ -1696,6 +1797,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     unknown(156, "task_storage_get"),
@@ -1712,6 +1814,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         true,
+        false,
     ),
     unknown(159, "bprm_opts_set"),
     known(
@@ -1725,6 +1828,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     unknown(161, "ima_inode_hash"),
@@ -1742,6 +1846,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         165,
@@ -1755,6 +1860,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::ConstSizeOrZero,
         ],
         true,
+        false,
     ),
     unknown(166, "sys_bpf"),
     unknown(167, "btf_find_by_name_kind"),
@@ -1771,6 +1877,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         true,
+        false,
     ),
     known(
         170,
@@ -1784,6 +1891,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         true,
+        false,
     ),
     known(
         171,
@@ -1797,6 +1905,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         true,
+        false,
     ),
     known(
         172,
@@ -1810,6 +1919,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         true,
+        false,
     ),
     unknown(173, "get_func_ip"),
     known(
@@ -1824,6 +1934,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         175,
@@ -1837,6 +1948,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         true,
+        false,
     ),
     known(
         176,
@@ -1850,6 +1962,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         true,
+        false,
     ),
     known(
         177,
@@ -1863,6 +1976,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         true,
+        false,
     ),
     unknown(178, "skc_to_unix_sock"),
     unknown(179, "kallsyms_lookup_name"),
@@ -1879,6 +1993,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         182,
@@ -1891,6 +2006,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     unknown(183, "get_func_arg"),
@@ -1907,6 +2023,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     unknown(186, "get_retval"),
     unknown(187, "set_retval"),
@@ -1922,6 +2039,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         189,
@@ -1934,6 +2052,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::ConstSize,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     unknown(190, "xdp_store_bytes"),
@@ -1949,6 +2068,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::Anything,
         ],
         true,
+        false,
     ),
     unknown(192, "skb_set_tstamp"),
     unknown(193, "ima_file_hash"),
@@ -1964,6 +2084,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         195,
@@ -1977,6 +2098,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        true,
     ),
     unknown(196, "skc_to_mptcp_sock"),
     known(
@@ -1995,6 +2117,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         198,
@@ -2007,6 +2130,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::PtrToDynptr(TypeFlags::DYNPTR_RINGBUF.union(TypeFlags::UNINIT)),
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     known(
@@ -2021,6 +2145,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         200,
@@ -2033,6 +2158,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     known(
@@ -2047,6 +2173,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::Anything,
         ],
         false,
+        false,
     ),
     known(
         202,
@@ -2060,6 +2187,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::Anything,
         ],
         false,
+        false,
     ),
     known(
         203,
@@ -2072,6 +2200,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     unknown(204, "tcp_raw_gen_syncookie_ipv4"),
@@ -2090,6 +2219,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::DontCare,
         ],
         false,
+        false,
     ),
     known(
         209,
@@ -2102,6 +2232,7 @@ pub static HELPERS: &[HelperProto] = &[
             ArgKind::Anything,
             ArgKind::DontCare,
         ],
+        false,
         false,
     ),
     unknown(210, "cgrp_storage_get"),

@@ -427,6 +427,9 @@ fn spot_checks() {
         get("csum_diff").args[0].flags().maybe_null() && get("csum_diff").args[0].flags().rdonly()
     );
     assert_eq!(get("loop").args[2], ArgKind::PTR_TO_STACK_OR_NULL);
+    // pkt_access: map helpers and csum_diff take packet pointers; pop/peek do not.
+    assert!(get("map_lookup_elem").pkt_access && get("csum_diff").pkt_access);
+    assert!(!get("map_pop_elem").pkt_access && !get("skb_store_bytes").pkt_access);
     assert_eq!(
         get("strtol").args[3],
         ArgKind::PtrToFixedSizeMem {
