@@ -7,9 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use bpfvm_abi::{MapSpec, MapType, UPDATE_ANY};
 use bpfvm_runtime::maps::{Map, MapConfig, RunGuard, ValueRef, create_map};
 
-const THREADS: usize = 4;
-const RUNS: u64 = 2000;
-const INCS_PER_RUN: u64 = 50;
+// Small under miri (which also runs this test, slowly), larger natively.
+const THREADS: usize = if cfg!(miri) { 2 } else { 4 };
+const RUNS: u64 = if cfg!(miri) { 8 } else { 2000 };
+const INCS_PER_RUN: u64 = if cfg!(miri) { 2 } else { 50 };
 const COUNTERS: u32 = 4;
 
 fn key(k: u32) -> [u8; 4] {

@@ -1,4 +1,10 @@
-//! A tiny test for miri (`cargo +nightly miri test -p bpfvm-runtime --test maps_miri`):
+//! A tiny test for miri:
+//! `MIRIFLAGS="-Zmiri-tree-borrows -Zmiri-ignore-leaks" cargo +nightly miri test -p bpfvm-runtime --test maps_miri`.
+//! crossbeam-epoch is not compatible with Stacked Borrows (crossbeam runs its own miri CI
+//! with Tree Borrows, crossbeam-rs/crossbeam#996), and its global collector keeps queued
+//! garbage bags at exit, which miri reports as leaks.
+//!
+//! What it checks:
 //! value memory found under a guard survives the element's deletion, replacement and
 //! the map's drop until the guard goes, and host copies race only atomically with
 //! program-side atomics.

@@ -267,8 +267,9 @@ impl Map for HashTabMap {
         check_host_read(&self.spec)?;
         check_len("key", key.len(), self.spec.key_size as usize)?;
         let index = self.read();
+        // Host lookups do not mark LRU elements used (the kernel's
+        // `map_lookup_elem_sys_only`); program lookups do.
         let e = index.get(key).ok_or(MapError::NotFound)?;
-        self.touch(e);
         let mut out = vec![0; self.value_len()];
         e.value.read(0, &mut out);
         Ok(out)

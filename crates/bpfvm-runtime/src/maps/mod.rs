@@ -28,7 +28,8 @@
 //! - LRU hash maps never fail with `E2BIG`: inserting into a full one evicts the least
 //!   recently used elements (by an exact use clock, where the kernel approximates it): one
 //!   for maps under 64 elements, `len / 32` at once for larger ones, so the eviction scan
-//!   is amortized. Lookups from either side and updates mark an element used.
+//!   is amortized. Program-side lookups and all updates mark an element used;
+//!   host lookups do not (the kernel's `htab_lru_map_lookup_elem_sys`).
 //! - `BPF_F_NO_PREALLOC` is accepted on hash maps and means the same as preallocation
 //!   here: elements are allocated per insert in both cases, and the capacity is
 //!   `max_entries` in both.
@@ -70,6 +71,26 @@
 //! - The only `unsafe` code is in the `buf` submodule (allocation, the atomic views,
 //!   deallocation). [`ValueRef`] hands out raw pointers safely; dereferencing them is the
 //!   engine's business (through its `Regions`) and its proof obligation.
+//!
+//! ```
+//! use bpfvm_abi::{MapError, MapSpec, MapType, UPDATE_ANY, UPDATE_NOEXIST};
+//! use bpfvm_runtime::maps::{MapConfig, RunGuard, create_map};
+//!
+//! let config = MapConfig::new(2, 1 << 20); // 2 per-CPU slots, a 1 MiB cap
+//! let map = create_map(&MapSpec::new(MapType::Hash, 4, 8, 2), &config)?;
+//! let key = 7u32.to_ne_bytes();
+//! map.update(&key, &1u64.to_ne_bytes(), UPDATE_ANY)?;
+//! assert_eq!(map.update(&key, &[0; 8], UPDATE_NOEXIST), Err(MapError::Exists));
+//!
+//! // An engine: pin once per run, hand the address to the program.
+//! let run = RunGuard::pin();
+//! let value = map.lookup_value(&key, 0, &run).expect("present");
+//! assert_eq!((value.len(), value.addr() % 8), (8, 0));
+//! map.delete(&key)?; // `value`'s memory stays valid until `run` is dropped
+//! drop(run);
+//! assert_eq!(map.lookup(&key), Err(MapError::NotFound));
+//! # Ok::<(), MapError>(())
+//! ```
 
 mod array;
 mod buf;
