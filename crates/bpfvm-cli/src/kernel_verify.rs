@@ -56,7 +56,7 @@ pub fn cmd_kernel_verify(a: KernelVerifyArgs) -> Result<(), Failure> {
                 wrapped.placement.prog_type()
             );
             if a.show_wrapper {
-                let listing = bpfvm_isa::disassemble(&wrapped.insns, bpfvm_isa::Syntax::Kernel);
+                let listing = crate::listing(&wrapped.insns, bpfvm_isa::Syntax::Kernel);
                 println!(
                     "\n--- as loaded (kernel notation; the program starts at {}) ---",
                     wrapped.program_start

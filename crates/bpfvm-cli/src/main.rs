@@ -439,7 +439,7 @@ fn cmd_disasm(a: DisasmArgs) -> Result<(), Failure> {
     let text = if a.objdump {
         objdump_listing(&input.slots, ".text")
     } else {
-        disassemble(&input.slots, a.syntax.into())
+        listing(&input.slots, a.syntax.into())
     };
     print!("{text}");
     Ok(())
@@ -638,6 +638,33 @@ fn print_divergences(report: &Report) {
             .map_or("", |d| d.reason);
         let tests = if n == 1 { "test" } else { "tests" };
         println!("  {id} [{engine}], {n} {tests}: {reason}");
+    }
+}
+
+/// The kernel's name of helper `id` (`bpf_map_lookup_elem`), as its verifier log prints it.
+fn kernel_helper_name(id: i32) -> Option<&'static str> {
+    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        bpfvm_abi::HELPERS
+            .iter()
+            .map(|h| format!("bpf_{}", h.name))
+            .collect()
+    });
+    let id = u32::try_from(id).ok()?;
+    bpfvm_abi::HELPERS
+        .iter()
+        .position(|h| h.id.0 == id)
+        .map(|i| names[i].as_str())
+}
+
+/// A listing in `syntax`; kernel notation names helpers as the verifier log does.
+fn listing(slots: &[RawInsn], syntax: Syntax) -> String {
+    match syntax {
+        Syntax::Kernel => bpfvm_isa::disasm::KernelPrinter {
+            helper_name: Some(&kernel_helper_name),
+        }
+        .disassemble(slots),
+        other => disassemble(slots, other),
     }
 }
 

@@ -328,3 +328,42 @@ fn disasm_of_an_object_interleaves_source_lines() {
     assert_eq!(code, 1);
     assert!(err.contains("no program in section `nope`"), "{err}");
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn kernel_notation_matches_the_verifier_log() {
+    if !kernel() {
+        return;
+    }
+    // Every line `bpfvm disasm --syntax kernel` prints appears in the kernel's own log of
+    // the same program, helper names included.
+    let src = tmp(
+        "kernel-notation.s",
+        "call 5\nr1 = r0\nr0 = 0\nif r1 > 7 goto +1\nr0 += 1\nexit\n",
+    );
+    let (code, listing, err) = bpfvm(&[
+        "disasm",
+        src.to_str().expect("utf-8"),
+        "--input-format",
+        "asm",
+        "--syntax",
+        "kernel",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, log, err) = bpfvm(&[
+        "kernel-verify",
+        src.to_str().expect("utf-8"),
+        "--prog-type",
+        "xdp",
+        "--states",
+    ]);
+    assert_eq!(code, 0, "{log}{err}");
+    assert!(listing.contains("call bpf_ktime_get_ns#5"), "{listing}");
+    for line in listing.lines() {
+        let line = line.trim_start();
+        assert!(
+            log.lines().any(|l| l.starts_with(line)),
+            "`{line}` not in the kernel's log:\n{log}"
+        );
+    }
+}
