@@ -299,6 +299,46 @@ fn access_and_create_flags_match_the_kernel() {
     }
 }
 
+/// Size limits at creation: hash keys up to the BPF stack, per-CPU values up to the
+/// kernel's per-CPU unit.
+#[test]
+fn create_size_limits_match_the_kernel() {
+    if !bpfvm_kernel::kernel_available_for_test("create_size_limits_match_the_kernel") {
+        return;
+    }
+    let config = MapConfig::new(cpus(), 1 << 30);
+    let cases = [
+        (MapType::Hash, 512, 8),
+        (MapType::Hash, 513, 8),
+        (MapType::LruHash, 513, 8),
+        (MapType::PercpuHash, 4, 32768),
+        (MapType::PercpuHash, 4, 32761),
+        (MapType::PercpuHash, 4, 32769),
+        (MapType::PercpuArray, 4, 32768),
+        (MapType::PercpuArray, 4, 32769),
+        (MapType::LruPercpuHash, 4, 32769),
+        (MapType::Array, 4, 32769),
+        (MapType::Array, 8, 8),
+        (MapType::Hash, 0, 8),
+        (MapType::Hash, 4, 0),
+    ];
+    for (t, key_size, value_size) in cases {
+        let s = MapSpec::new(t, key_size, value_size, 1);
+        let a = ours(create_map(&s, &config).map(drop));
+        let b = theirs(
+            Bpf::new()
+                .map_create(&MapCreate::new(
+                    bpfvm_kernel::MapType(t as u32),
+                    key_size,
+                    value_size,
+                    1,
+                ))
+                .map(drop),
+        );
+        assert_eq!(a, b, "{t} key {key_size} value {value_size}");
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 

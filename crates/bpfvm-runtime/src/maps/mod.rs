@@ -362,8 +362,8 @@ pub fn create_map(spec: &MapSpec, config: &MapConfig) -> Result<Box<dyn Map>, Ma
 
 const ACCESS_FLAGS: u32 = F_RDONLY | F_WRONLY | F_RDONLY_PROG | F_WRONLY_PROG;
 
-/// The kernel's create-flag masks (`ARRAY_CREATE_FLAG_MASK`, `HTAB_CREATE_FLAG_MASK`) and
-/// access-flag pairs.
+/// The kernel's create-flag masks (`ARRAY_CREATE_FLAG_MASK`, `HTAB_CREATE_FLAG_MASK`),
+/// access-flag pairs and per-type size limits.
 fn check_create_flags(spec: &MapSpec) -> Result<(), MapError> {
     let invalid = |why: &str| Err(MapError::Invalid(format!("{} map: {why}", spec.map_type)));
     let f = spec.flags;
@@ -391,6 +391,15 @@ fn check_create_flags(spec: &MapSpec) -> Result<(), MapError> {
     {
         return Err(MapError::NotSupported(
             "LRU hash maps are always preallocated".into(),
+        ));
+    }
+    let too_big = |why: String| Err(MapError::TooBig(format!("{} map: {why}", spec.map_type)));
+    // (Linux 6.18 no longer limits hash keys to `MAX_BPF_STACK`: a 513-byte key is fine.)
+    // The kernel's per-CPU allocator unit (`PCPU_MIN_UNIT_SIZE`).
+    if spec.map_type.is_per_cpu() && u64::from(spec.value_size).next_multiple_of(8) > 32 << 10 {
+        return too_big(format!(
+            "per-CPU value_size {} exceeds 32768",
+            spec.value_size
         ));
     }
     Ok(())
