@@ -220,3 +220,40 @@ fn large_lru_evicts_in_batches_but_keeps_recent_keys() {
         assert!(m.lookup(&key(k)).is_ok(), "recent key {k} evicted");
     }
 }
+
+#[test]
+fn program_side_errors_are_the_host_side_ones() {
+    use bpfvm_abi::UPDATE_EXIST;
+    let config = MapConfig::new(2, 1 << 20);
+    for t in [MapType::Hash, MapType::PercpuHash] {
+        let m = create_map(&MapSpec::new(t, 4, 8, 2), &config).expect("map");
+        assert_eq!(
+            m.prog_update(&key(1), &[1; 8], UPDATE_EXIST, 0),
+            Err(MapError::NotFound)
+        );
+        m.prog_update(&key(1), &[1; 8], UPDATE_NOEXIST, 0)
+            .expect("insert");
+        assert_eq!(
+            m.prog_update(&key(1), &[1; 8], UPDATE_NOEXIST, 1),
+            Err(MapError::Exists)
+        );
+        m.prog_update(&key(2), &[2; 8], UPDATE_ANY, 1)
+            .expect("insert");
+        assert!(matches!(
+            m.prog_update(&key(3), &[3; 8], UPDATE_ANY, 0),
+            Err(MapError::TooBig(_))
+        ));
+        assert!(matches!(
+            m.prog_update(&key(1), &[3; 8], 4, 0),
+            Err(MapError::Invalid(_))
+        ));
+        m.prog_delete(&key(1)).expect("delete");
+        assert_eq!(m.prog_delete(&key(1)), Err(MapError::NotFound));
+    }
+    let a = create_map(&MapSpec::new(MapType::Array, 4, 8, 2), &config).expect("map");
+    assert!(matches!(
+        a.prog_update(&key(2), &[0; 8], UPDATE_ANY, 0),
+        Err(MapError::TooBig(_))
+    ));
+    assert!(matches!(a.prog_delete(&key(0)), Err(MapError::Invalid(_))));
+}

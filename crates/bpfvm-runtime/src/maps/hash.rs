@@ -333,7 +333,9 @@ impl Map for HashTabMap {
         cpu: usize,
     ) -> Result<(), MapError> {
         check_prog_write(&self.spec)?;
-        self.update_as(key, value, flags, Writer::Prog(cpu))
+        // Maps that are not per-CPU have one value whatever the CPU.
+        let slot = if self.per_cpu { cpu } else { 0 };
+        self.update_as(key, value, flags, Writer::Prog(slot))
     }
 
     fn prog_delete(&self, key: &[u8]) -> Result<(), MapError> {

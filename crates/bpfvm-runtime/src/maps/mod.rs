@@ -38,7 +38,8 @@
 //! Every map charges its memory to the [`MemoryAccountant`] of its config before
 //! allocating it, and allocates fallibly: arrays their whole value block at creation,
 //! hash maps each element on insert (value bytes, key bytes and a fixed overhead for the
-//! index entry). Sizes that overflow give [`MapError::TooBig`], a refused charge or
+//! index entry; a hash map whose `max_entries` elements could never fit under the cap is
+//! refused at creation, as a kernel preallocation would be). Sizes that overflow give [`MapError::TooBig`], a refused charge or
 //! allocation [`MapError::NoMemory`]; nothing aborts the process. (The index nodes of a
 //! hash map are allocated by the standard collections, infallibly; their size is covered
 //! by the per-element overhead charge, so the cap bounds them too.) The accountant is
