@@ -85,6 +85,26 @@ pub(crate) fn read_u32(data: &[u8], off: usize) -> Option<u32> {
     Reader { data }.u32_at(off)
 }
 
+/// Checks the first four bytes both `.BTF` and `.BTF.ext` start with: the magic (in
+/// little-endian order), version 1 and no flags. `data` must hold at least 4 bytes.
+pub(crate) fn check_preamble(data: &[u8], what: &'static str) -> Result<(), BtfError> {
+    let magic = read_u16(data, 0).unwrap_or(0);
+    if magic == BTF_MAGIC.swap_bytes() {
+        return Err(BtfError::BigEndian { what });
+    }
+    if magic != BTF_MAGIC {
+        return Err(BtfError::BadMagic { what, found: magic });
+    }
+    match (data.get(2).copied(), data.get(3).copied()) {
+        (Some(1), Some(0)) => Ok(()),
+        (Some(1), Some(flags)) => Err(BtfError::UnsupportedFlags { what, flags }),
+        (version, _) => Err(BtfError::UnsupportedVersion {
+            what,
+            version: version.unwrap_or(0),
+        }),
+    }
+}
+
 pub(crate) fn read_u16(data: &[u8], off: usize) -> Option<u16> {
     let b = data.get(off..off.checked_add(2)?)?;
     Some(u16::from_le_bytes([b[0], b[1]]))
@@ -122,28 +142,7 @@ impl Btf {
         }
         let r = Reader { data };
         let u32_at = |off| r.u32_at(off).unwrap_or(0);
-        let magic = read_u16(data, 0).unwrap_or(0);
-        if magic == BTF_MAGIC.swap_bytes() {
-            return Err(BtfError::BigEndian { what: WHAT });
-        }
-        if magic != BTF_MAGIC {
-            return Err(BtfError::BadMagic {
-                what: WHAT,
-                found: magic,
-            });
-        }
-        if data[2] != 1 {
-            return Err(BtfError::UnsupportedVersion {
-                what: WHAT,
-                version: data[2],
-            });
-        }
-        if data[3] != 0 {
-            return Err(BtfError::UnsupportedFlags {
-                what: WHAT,
-                flags: data[3],
-            });
-        }
+        check_preamble(data, WHAT)?;
         let hdr_len = u32_at(4);
         if (hdr_len as usize) < BTF_HEADER_LEN || hdr_len as usize > data.len() {
             return Err(BtfError::BadHeaderLen {

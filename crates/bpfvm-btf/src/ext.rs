@@ -1,7 +1,7 @@
 //! [`BtfExt`]: the `.BTF.ext` section (function info, line info and CO-RE
 //! relocations, grouped by ELF section).
 
-use crate::btf::{BTF_MAGIC, Btf, read_u16, read_u32};
+use crate::btf::{Btf, check_preamble, read_u32};
 use crate::error::BtfError;
 use crate::types::{Kind, TypeId};
 
@@ -225,28 +225,7 @@ impl BtfExt {
                 available: data.len(),
             });
         }
-        let magic = read_u16(data, 0).unwrap_or(0);
-        if magic == BTF_MAGIC.swap_bytes() {
-            return Err(BtfError::BigEndian { what: WHAT });
-        }
-        if magic != BTF_MAGIC {
-            return Err(BtfError::BadMagic {
-                what: WHAT,
-                found: magic,
-            });
-        }
-        if data[2] != 1 {
-            return Err(BtfError::UnsupportedVersion {
-                what: WHAT,
-                version: data[2],
-            });
-        }
-        if data[3] != 0 {
-            return Err(BtfError::UnsupportedFlags {
-                what: WHAT,
-                flags: data[3],
-            });
-        }
+        check_preamble(data, WHAT)?;
         let hdr_len = read_u32(data, 4).unwrap_or(0);
         if hdr_len < EXT_HDR_MIN || hdr_len as usize > data.len() {
             return Err(BtfError::BadHeaderLen {
