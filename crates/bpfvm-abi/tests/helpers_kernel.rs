@@ -8,8 +8,9 @@
 //!   copy of `/usr/include/bpf/bpf_helper_defs.h`).
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::process::Command;
+
+mod common;
+use common::bpftool_btf;
 
 use bpfvm_abi::{ArgKind, HELPERS, HelperId, RetKind, TypeFlags, helper_by_id, helper_by_name};
 
@@ -70,44 +71,9 @@ fn ids_and_names_match_golden_btf() {
     assert_table_matches(&kernel, "golden BTF");
 }
 
-fn skip_or_fail(why: &str) {
-    if std::env::var("BPFVM_REQUIRE_KERNEL").as_deref() == Ok("1") {
-        panic!("BPFVM_REQUIRE_KERNEL=1 but {why}");
-    }
-    let _ = writeln!(std::io::stderr(), "SKIP live kernel BTF comparison: {why}");
-}
-
-/// The running kernel's BTF as C, or None (after printing SKIP) when bpftool can't give it.
-fn live_btf_c() -> Option<String> {
-    let out = Command::new("bpftool")
-        .args([
-            "btf",
-            "dump",
-            "file",
-            "/sys/kernel/btf/vmlinux",
-            "format",
-            "c",
-        ])
-        .output();
-    match out {
-        Ok(o) if o.status.success() => Some(String::from_utf8_lossy(&o.stdout).into_owned()),
-        Ok(o) => {
-            skip_or_fail(&format!(
-                "bpftool failed: {}",
-                String::from_utf8_lossy(&o.stderr)
-            ));
-            None
-        }
-        Err(e) => {
-            skip_or_fail(&format!("bpftool not runnable: {e}"));
-            None
-        }
-    }
-}
-
 #[test]
 fn ids_and_names_match_live_btf() {
-    let Some(text) = live_btf_c() else { return };
+    let Some(text) = bpftool_btf("c") else { return };
     assert_table_matches(&func_ids(&text), "live BTF");
 }
 

@@ -7,8 +7,9 @@
 //! - access rules against facts stated by `net/core/filter.c`'s `*_is_valid_access`.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::process::Command;
+
+mod common;
+use common::bpftool_btf;
 
 use bpfvm_abi::{
     CONFORMANCE_CONTEXT, ContextLayout, ProgramType, RAW_TRACEPOINT_CONTEXT, Rewrite,
@@ -17,40 +18,6 @@ use bpfvm_abi::{
 
 const BTF_ENUMS: &str = include_str!("data/vmlinux_btf_enums.h");
 const BTF_STRUCTS: &str = include_str!("data/vmlinux_ctx_structs.txt");
-
-fn skip_or_fail(why: &str) {
-    if std::env::var("BPFVM_REQUIRE_KERNEL").as_deref() == Ok("1") {
-        panic!("BPFVM_REQUIRE_KERNEL=1 but {why}");
-    }
-    let _ = writeln!(std::io::stderr(), "SKIP live kernel BTF comparison: {why}");
-}
-
-fn bpftool_btf(format: &str) -> Option<String> {
-    let out = Command::new("bpftool")
-        .args([
-            "btf",
-            "dump",
-            "file",
-            "/sys/kernel/btf/vmlinux",
-            "format",
-            format,
-        ])
-        .output();
-    match out {
-        Ok(o) if o.status.success() => Some(String::from_utf8_lossy(&o.stdout).into_owned()),
-        Ok(o) => {
-            skip_or_fail(&format!(
-                "bpftool failed: {}",
-                String::from_utf8_lossy(&o.stderr)
-            ));
-            None
-        }
-        Err(e) => {
-            skip_or_fail(&format!("bpftool not runnable: {e}"));
-            None
-        }
-    }
-}
 
 /// `BPF_PROG_TYPE_<NAME> = n` pairs, without `__MAX_BPF_PROG_TYPE`.
 fn prog_types(text: &str) -> Vec<(String, u32)> {
