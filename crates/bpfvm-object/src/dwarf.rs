@@ -38,7 +38,7 @@ fn section_data<'a>(elf: &'a Elf, name: &str) -> Cow<'a, [u8]> {
         let sym = &elf.symbols[rel.symbol];
         let Some(target) = sym.section else { continue };
         let at = rel.offset as usize;
-        let Some(slot) = data.get_mut(at..at + 8) else {
+        let Some(slot) = data.get_mut(at..at.saturating_add(8)) else {
             continue;
         };
         let addend = u64::from_le_bytes(slot.try_into().unwrap_or([0; 8]));

@@ -317,7 +317,9 @@ impl<'a> Code<'a> {
                             match sym.section {
                                 Some(s) if self.insns.contains_key(&s) => {
                                     // The address of a function (a callback).
-                                    let byte = sym.value as i64 + i64::from(insn.imm);
+                                    // Wrapping: a hostile symbol value must not overflow;
+                                    // the checks below refuse what it yields.
+                                    let byte = (sym.value as i64).wrapping_add(i64::from(insn.imm));
                                     if byte % 8 != 0 || byte < 0 {
                                         return Err(relocation_error(
                                             self.elf,

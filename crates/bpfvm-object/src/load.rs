@@ -228,7 +228,7 @@ impl Resolve for Symbols<'_> {
         }
         if let Some(&idx) = self.data.get(&sec) {
             // Section symbols (string literals) carry the offset in the instruction.
-            let off = sym.value as i64 + i64::from(insn.imm);
+            let off = (sym.value as i64).wrapping_add(i64::from(insn.imm));
             let size = elf.sections[sec].size as i64;
             if off < 0 || off > size {
                 return Err(ObjectError::Relocation {
@@ -455,9 +455,11 @@ fn static_slots(
             .iter()
             .position(|m| {
                 m.section == ".maps"
-                    && m.values_offset.is_some_and(|v| rel.offset >= m.offset + v)
-                    && rel.offset
-                        < m.offset + m.values_offset.unwrap_or(0) + 8 * u64::from(m.max_entries)
+                    && m.values_offset.is_some_and(|v| {
+                        let start = m.offset.saturating_add(v);
+                        let end = start.saturating_add(8 * u64::from(m.max_entries));
+                        (start..end).contains(&rel.offset)
+                    })
             })
             .ok_or_else(|| {
                 bad(format!(
@@ -605,7 +607,14 @@ fn kconfig_layout(
     }
     let mut data = Vec::new();
     for (name, ty) in kconfig {
-        let size = btf.size_of(ty).map_err(btf_error)? as usize;
+        let size = btf.size_of(ty).map_err(btf_error)?;
+        // A hostile BTF can give an extern any size: bound it like a section.
+        opts.limits.check(
+            "size of a __kconfig extern",
+            size,
+            opts.limits.max_section_bytes,
+        )?;
+        let size = size as usize;
         let align = size.clamp(1, 8).next_power_of_two().min(8);
         let offset = data.len().next_multiple_of(align);
         data.resize(offset + size, 0);

@@ -295,7 +295,7 @@ pub(crate) fn legacy_maps(
         let at = s.value as usize;
         let def = section
             .data
-            .get(at..at + def_size)
+            .get(at..at.saturating_add(def_size))
             .ok_or_else(|| ObjectError::Map {
                 map: s.name.clone(),
                 problem: format!("definition at offset {at} lies outside the `maps` section"),
