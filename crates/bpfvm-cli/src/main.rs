@@ -643,6 +643,7 @@ fn print_divergences(report: &Report) {
 
 /// The kernel's name of helper `id` (`bpf_map_lookup_elem`), as its verifier log prints it.
 fn kernel_helper_name(id: i32) -> Option<&'static str> {
+    // Built once, index for index with `HELPERS`.
     static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     let names = NAMES.get_or_init(|| {
         bpfvm_abi::HELPERS
@@ -650,11 +651,9 @@ fn kernel_helper_name(id: i32) -> Option<&'static str> {
             .map(|h| format!("bpf_{}", h.name))
             .collect()
     });
-    let id = u32::try_from(id).ok()?;
-    bpfvm_abi::HELPERS
-        .iter()
-        .position(|h| h.id.0 == id)
-        .map(|i| names[i].as_str())
+    let proto = bpfvm_abi::helper_by_id(bpfvm_abi::HelperId(u32::try_from(id).ok()?))?;
+    // `HELPERS` starts at id 1 and has no gaps (bpfvm-abi's tests check it).
+    names.get(proto.id.0 as usize - 1).map(String::as_str)
 }
 
 /// A listing in `syntax`; kernel notation names helpers as the verifier log does.

@@ -21,16 +21,11 @@ pub fn load_object(path: &Path, bytes: &[u8]) -> Result<Object, Failure> {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let kernel_version = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .ok()
-        .and_then(|r| {
-            let mut n = r
-                .trim()
-                .split(|c: char| !c.is_ascii_digit())
-                .filter_map(|p| p.parse::<u32>().ok());
-            Some((n.next()? << 16) | (n.next()? << 8) | n.next().unwrap_or(0).min(255))
-        })
-        .or(Some(0));
+    // LINUX_KERNEL_VERSION: this host's kernel, or 0 where there is none.
+    #[cfg(target_os = "linux")]
+    let kernel_version = bpfvm_kernel::running_kernel_version().or(Some(0));
+    #[cfg(not(target_os = "linux"))]
+    let kernel_version = Some(0);
     let opts = LoadOptions {
         name,
         kernel_version,
