@@ -13,7 +13,7 @@ use bpfvm_kernel::{
     Bpf, Errno, KernelLoadOptions, KernelObject, host_load_options, kernel_available_for_test,
     vmlinux_btf,
 };
-use bpfvm_object::{Object, load};
+use bpfvm_object::{LoadOptions, Object, load};
 
 fn elf_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../conformance-tests/elf")
@@ -32,7 +32,15 @@ fn object(name: &str) -> Object {
         .expect("stem")
         .to_string_lossy()
         .into_owned();
-    load(&bytes, &host_load_options(&stem, vmlinux())).unwrap_or_else(|e| panic!("{name}: {e}"))
+    // The host's kallsyms, config and version are read once for all loads.
+    static HOST: OnceLock<LoadOptions<'static>> = OnceLock::new();
+    let opts = LoadOptions {
+        name: stem,
+        ..HOST
+            .get_or_init(|| host_load_options("", vmlinux()))
+            .clone()
+    };
+    load(&bytes, &opts).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 fn packet(name: &str) -> Vec<u8> {
