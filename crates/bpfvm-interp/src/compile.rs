@@ -131,7 +131,11 @@ fn lower(prog: &LoadedProgram, pc: usize, insn: Insn) -> Op {
             op.imm = match kind {
                 // `LoadedProgram::new` proved the target is an instruction start.
                 LdDwKind::Func => prog.code_address(target(pc, i64::from(imm)) as usize),
-                // The other pseudo loads are rejected at load; only constants remain.
+                // Map references, resolved at load to a handle or a value address.
+                LdDwKind::MapFd | LdDwKind::MapIdx | LdDwKind::MapValue | LdDwKind::MapIdxValue => {
+                    prog.lddw_value(pc).unwrap_or_default()
+                }
+                // BTF-id loads are rejected at load; only constants remain.
                 _ => Insn::lddw_value(imm, next_imm),
             };
         }
@@ -258,10 +262,14 @@ fn lower(prog: &LoadedProgram, pc: usize, insn: Insn) -> Op {
                 op.off = target(pc, imm.into());
                 op.code = Code::CallLocal;
             }
-            // Kfunc calls are rejected at load; as a helper call it would fault.
-            CallKind::Helper | CallKind::Kfunc => {
+            CallKind::Helper => {
                 op.imm = sext(imm);
                 op.code = Code::CallHelper;
+            }
+            // The load proved a kfunc with this BTF id is registered.
+            CallKind::Kfunc => {
+                op.imm = sext(imm);
+                op.code = Code::CallKfunc;
             }
         },
         Insn::Callx { reg } => {
@@ -531,6 +539,7 @@ pub(crate) enum Code {
     Jsle32Reg,
     // Calls and control.
     CallHelper,
+    CallKfunc,
     CallLocal,
     Callx,
     Exit,

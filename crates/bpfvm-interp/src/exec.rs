@@ -6,92 +6,275 @@
 //! instruction: fetch the pre-decoded [`Op`], count down the budget, dispatch on its
 //! [`Code`]. Memory goes through [`Regions`]; the cancel token is polled at backward
 //! jumps and calls.
+//!
+//! A run is a sequence of *segments*, one per stretch of execution in one program: a tail
+//! call, or an `exit` back into a frame of another program, ends the segment and the
+//! outer loop continues in the other program's pre-decoded form.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bpfvm_isa::{AluOp, AtomicOp, EndianOp, JmpOp};
+use bpfvm_runtime::maps::RunGuard;
 use bpfvm_runtime::{
-    Fault, FaultKind, LoadedProgram, MAX_CALL_FRAMES, MAY_GOTO_BUDGET, RegionKind, Regions,
-    RunOptions, StackMemory,
+    CallbackRequest, Context, Fault, FaultKind, HelperContext, LoadedProgram, MAX_CALL_FRAMES,
+    MAY_GOTO_BUDGET, PacketBounds, RegionKind, Regions, RunOptions, RunState, StackMemory,
 };
 
 use crate::compile::{Code, Compiled, Op};
 use crate::semantics::{alu32, alu64, endian};
 use crate::trace::Tracer;
 
+/// A `bpf_loop` in progress in the frame that called it.
+#[derive(Clone, Copy)]
+struct LoopState {
+    /// The callback's pc.
+    pc: usize,
+    /// Iterations started so far.
+    done: u64,
+    /// Iterations asked for.
+    total: u64,
+    /// The callback's second argument.
+    ctx: u64,
+}
+
 /// A caller's state saved by a local call.
 #[derive(Clone, Copy)]
 struct Frame {
     /// Where `exit` resumes.
     return_pc: usize,
+    /// Which program of the run `return_pc` is in (0: the first; see `RunState`).
+    return_prog: usize,
     /// `r6`–`r9` of the caller.
     saved: [u64; 4],
     /// This function's `may_goto` counter.
     may_goto: u64,
+    /// A `bpf_loop` this frame is running (its callback's exit comes back here).
+    looping: Option<LoopState>,
 }
 
 impl Frame {
     const ENTRY: Frame = Frame {
         return_pc: 0,
+        return_prog: 0,
         saved: [0; 4],
         may_goto: MAY_GOTO_BUDGET,
+        looping: None,
     };
 }
 
-/// Runs `prog` over `mem`; returns the result and the number of instructions executed.
+/// The machine state that survives a switch of program.
+struct Machine<'r, 'a> {
+    regs: [u64; 16],
+    frames: [Frame; MAX_CALL_FRAMES],
+    depth: usize,
+    pc: usize,
+    remaining: u64,
+    budget: u64,
+    /// The legacy packet (`ldabs`/`ldind`): address and length.
+    mem_addr: u64,
+    mem_len: u64,
+    regions: &'r mut Regions<'a>,
+    run: &'r mut RunState<'a>,
+}
+
+/// How a segment ended.
+enum Segment {
+    /// The run is over.
+    Done(Result<u64, Fault>),
+    /// Continue in program `index` of the run at `machine.pc`.
+    Switch(usize),
+}
+
+/// Runs `prog` with `ctx`; returns the result and the number of instructions executed.
 #[inline(never)]
 pub(crate) fn run<T: Tracer>(
     prog: &LoadedProgram,
-    compiled: &Compiled,
-    mem: &mut [u8],
+    ctx: &mut Context<'_>,
     opts: &RunOptions,
     tracer: &mut T,
 ) -> (Result<u64, Fault>, u64) {
     let slots = prog.program().slots();
+    let budget = opts.budget.unwrap_or(u64::MAX);
+    let setup_fault = |kind| (Err(Fault::at(slots, 0, kind)), 0);
+
+    let guard = RunGuard::pin();
+    let mut run = RunState::new(prog, &guard, opts.cpu, opts.environment());
+    let mut stack = StackMemory::new();
+    let mut ctx_bytes = [0u8; 24];
+    let mut regions = Regions::new();
+    let fp = match regions.add_stack(&mut stack) {
+        Ok(fp) => fp,
+        Err(e) => return setup_fault(FaultKind::from(e)),
+    };
+    let layout = ctx.layout(prog.program_type());
+    let setup = set_up_context(ctx, layout, &mut regions, &mut ctx_bytes);
+    let (r1, r2, mem_addr, mem_len, packet_bounds) = match setup {
+        Ok(v) => v,
+        Err(kind) => return setup_fault(kind),
+    };
+    if let Err(e) = regions.add_direct_values(prog) {
+        return setup_fault(FaultKind::from(e));
+    }
+
+    let mut m = Machine {
+        regs: [0u64; 16],
+        frames: [Frame::ENTRY; MAX_CALL_FRAMES],
+        depth: 0,
+        pc: 0,
+        remaining: budget,
+        budget,
+        mem_addr,
+        mem_len,
+        regions: &mut regions,
+        run: &mut run,
+    };
+    m.regs[1] = r1;
+    m.regs[2] = r2;
+    m.regs[10] = fp;
+
+    let cancel: Option<&AtomicBool> = opts.cancel.as_ref().map(|t| t.flag());
+    let result = if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+        Err(Fault::at(slots, 0, FaultKind::Cancelled))
+    } else {
+        let mut segment = segment(
+            prog,
+            &prog.engine_data(Compiled::new),
+            &mut m,
+            cancel,
+            tracer,
+        );
+        loop {
+            match segment {
+                Segment::Done(r) => break r,
+                Segment::Switch(index) => {
+                    m.run.set_current(index);
+                    let next = m.run.program_at(index);
+                    let p: &LoadedProgram = next.as_deref().unwrap_or(prog);
+                    segment = segment_in(p, &mut m, cancel, tracer);
+                }
+            }
+        }
+    };
+    let count = m.budget - m.remaining;
+    run.cleanup(&mut regions);
+    if let (Some(bounds), Some(b)) = (packet_bounds, regions.packet_bounds()) {
+        *bounds = b;
+    }
+    (result, count)
+}
+
+/// Puts the context in the regions: returns `r1`, `r2`, the legacy packet's address and
+/// length, and where to write the packet bounds back after the run.
+fn set_up_context<'a>(
+    ctx: &'a mut Context<'_>,
+    layout: Option<&'static bpfvm_abi::ContextLayout>,
+    regions: &mut Regions<'a>,
+    ctx_bytes: &'a mut [u8; 24],
+) -> Result<(u64, u64, u64, u64, Option<&'a mut PacketBounds>), FaultKind> {
+    let no_layout = FaultKind::HelperFailed {
+        id: 0,
+        reason: "this program type has no context of that kind",
+    };
+    Ok(match ctx {
+        Context::Memory(mem) => {
+            let len = mem.len() as u64;
+            let addr = if mem.is_empty() {
+                0
+            } else {
+                mem.as_ptr().addr() as u64
+            };
+            regions.add_mut(RegionKind::Memory, mem)?;
+            (addr, len, addr, len, None)
+        }
+        Context::Xdp { md, packet } => {
+            *ctx_bytes = md.to_bytes();
+            let (buf, bounds) = packet.parts_mut();
+            let b = *bounds;
+            regions.set_packet(buf, b)?;
+            let addr = regions.set_context(layout.ok_or(no_layout)?, ctx_bytes)?;
+            let data = regions.packet_addr(b.data);
+            (addr, 0, data, (b.end - b.data) as u64, Some(bounds))
+        }
+        Context::SkBuff { skb, packet } => {
+            let (buf, bounds) = packet.parts_mut();
+            let b = *bounds;
+            skb.set_field(0, (b.end - b.data) as u32);
+            regions.set_packet(buf, b)?;
+            let addr = regions.set_context(layout.ok_or(no_layout)?, skb.bytes_mut())?;
+            let data = regions.packet_addr(b.data);
+            (addr, 0, data, (b.end - b.data) as u64, Some(bounds))
+        }
+        Context::Struct { bytes, writable } => {
+            let addr = if bytes.is_empty() {
+                0
+            } else {
+                bytes.as_ptr().addr() as u64
+            };
+            if *writable {
+                regions.add_mut(RegionKind::Host, bytes)?;
+            } else {
+                regions.add_read_only(RegionKind::Host, bytes)?;
+            }
+            (addr, 0, 0, 0, None)
+        }
+        _ => {
+            return Err(FaultKind::HelperFailed {
+                id: 0,
+                reason: "unknown context kind",
+            });
+        }
+    })
+}
+
+fn segment_in<T: Tracer>(
+    prog: &LoadedProgram,
+    m: &mut Machine<'_, '_>,
+    cancel: Option<&AtomicBool>,
+    tracer: &mut T,
+) -> Segment {
+    segment(prog, &prog.engine_data(Compiled::new), m, cancel, tracer)
+}
+
+/// Runs `prog` from `m.pc` until the run ends or switches program.
+#[inline(never)]
+fn segment<T: Tracer>(
+    prog: &LoadedProgram,
+    compiled: &Compiled,
+    m: &mut Machine<'_, '_>,
+    cancel: Option<&AtomicBool>,
+    tracer: &mut T,
+) -> Segment {
+    let slots = prog.program().slots();
     let helpers = prog.helpers();
     let ops: &[Op] = &compiled.ops;
-    let budget = opts.budget.unwrap_or(u64::MAX);
-    let mut remaining = budget;
-    let cancel: Option<&AtomicBool> = opts.cancel.as_ref().map(|t| t.flag());
+    let budget = m.budget;
+    let mut remaining = m.remaining;
+    let mut regs = m.regs;
+    let mut pc = m.pc;
+    let mut depth = m.depth;
+    let mem_addr = m.mem_addr;
+    let mem_len = m.mem_len;
+    let prog_index = m.run.current();
 
-    // Ends the run; the count is the instructions started.
+    // Ends the segment, saving the machine state.
+    macro_rules! save {
+        () => {{
+            m.remaining = remaining;
+            m.regs = regs;
+            m.pc = pc;
+            m.depth = depth;
+        }};
+    }
     macro_rules! done {
-        ($result:expr) => {
-            return ($result, budget - remaining)
-        };
+        ($result:expr) => {{
+            save!();
+            return Segment::Done($result);
+        }};
     }
     macro_rules! fault {
         ($pc:expr, $kind:expr) => {
             done!(Err(Fault::at(slots, $pc, $kind)))
         };
-    }
-
-    let mem_len = mem.len() as u64;
-    let mem_addr = if mem.is_empty() {
-        0
-    } else {
-        mem.as_ptr().addr() as u64
-    };
-    let mut stack = StackMemory::new();
-    let mut regions = Regions::new();
-    let fp = match regions.add_stack(&mut stack) {
-        Ok(fp) => fp,
-        Err(e) => fault!(0, FaultKind::from(e)),
-    };
-    if let Err(e) = regions.add_mut(RegionKind::Memory, mem) {
-        fault!(0, FaultKind::from(e));
-    }
-
-    let mut regs = [0u64; 16];
-    regs[1] = mem_addr;
-    regs[2] = mem_len;
-    regs[10] = fp;
-    let mut frames = [Frame::ENTRY; MAX_CALL_FRAMES];
-    let mut depth = 0usize;
-    let mut pc = 0usize;
-
-    if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
-        fault!(0, FaultKind::Cancelled);
     }
 
     loop {
@@ -186,26 +369,30 @@ pub(crate) fn run<T: Tracer>(
         }
         macro_rules! load {
             ($t:ty) => {
-                regs[d] = u64::from(try_mem!(regions.load::<$t>(addr!(s))))
+                regs[d] = try_mem!(m.regions.load_zx::<$t>(addr!(s)))
             };
             ($t:ty, signed $st:ty) => {
-                regs[d] = try_mem!(regions.load::<$t>(addr!(s))) as $st as i64 as u64
+                regs[d] = try_mem!(m.regions.load::<$t>(addr!(s))) as $st as i64 as u64
             };
         }
         macro_rules! store {
             ($t:ty, $value:expr) => {
-                try_mem!(regions.store::<$t>(addr!(d), $value as $t))
+                try_mem!(m.regions.store::<$t>(addr!(d), $value as $t))
             };
         }
         macro_rules! atomic {
             (32, $aop:expr) => {{
                 let aop = $aop;
-                let old = try_mem!(regions.atomic32(addr!(d), aop, regs[s] as u32, regs[0] as u32));
+                let old =
+                    try_mem!(
+                        m.regions
+                            .atomic32(addr!(d), aop, regs[s] as u32, regs[0] as u32)
+                    );
                 write_back(&mut regs, aop, s, u64::from(old));
             }};
             (64, $aop:expr) => {{
                 let aop = $aop;
-                let old = try_mem!(regions.atomic64(addr!(d), aop, regs[s], regs[0]));
+                let old = try_mem!(m.regions.atomic64(addr!(d), aop, regs[s], regs[0]));
                 write_back(&mut regs, aop, s, old);
             }};
         }
@@ -220,7 +407,7 @@ pub(crate) fn run<T: Tracer>(
                     trace_step!();
                     done!(Ok(0));
                 }
-                let v = try_mem!(regions.load::<$t>(mem_addr + offset as u64));
+                let v = try_mem!(m.regions.load::<$t>(mem_addr + offset as u64));
                 regs[0] = u64::from(<$t>::from_be(v));
             }};
         }
@@ -230,16 +417,72 @@ pub(crate) fn run<T: Tracer>(
                 if depth + 1 >= MAX_CALL_FRAMES {
                     fault!(cur, FaultKind::CallDepthExceeded);
                 }
-                if let Some(f) = frames.get_mut(depth) {
+                if let Some(f) = m.frames.get_mut(depth) {
                     f.return_pc = pc;
+                    f.return_prog = prog_index;
                     f.saved = [regs[6], regs[7], regs[8], regs[9]];
                 }
                 depth += 1;
-                if let Some(f) = frames.get_mut(depth) {
+                if let Some(f) = m.frames.get_mut(depth) {
                     f.may_goto = MAY_GOTO_BUDGET;
+                    f.looping = None;
                 }
-                regs[10] = try_mem!(regions.set_stack_depth(depth));
+                regs[10] = try_mem!(m.regions.set_stack_depth(depth));
                 pc = target;
+                poll!();
+            }};
+        }
+        // Calls a helper (or kfunc), then acts on what it asked of the engine.
+        macro_rules! call {
+            ($helper:expr, $id:expr) => {{
+                let helper = $helper;
+                let args = [regs[1], regs[2], regs[3], regs[4], regs[5]];
+                let mut hctx = HelperContext {
+                    regions: &mut *m.regions,
+                    run: &mut *m.run,
+                    id: $id as u32,
+                };
+                regs[0] = try_mem!(helper.call(&mut hctx, args));
+                // Scratch the argument registers, as documented on `HelperRegistry`.
+                regs[1] = 0;
+                regs[2] = 0;
+                regs[3] = 0;
+                regs[4] = 0;
+                regs[5] = 0;
+                if let Some(next) = m.run.tail_call.take() {
+                    // The callee replaces this function: same frame, r1 = ctx.
+                    regs = [0; 16];
+                    regs[1] = args[0];
+                    regs[10] = try_mem!(m.regions.set_stack_depth(depth));
+                    if let Some(f) = m.frames.get_mut(depth) {
+                        f.may_goto = MAY_GOTO_BUDGET;
+                    }
+                    let index = m.run.enter_tail_call(next);
+                    pc = 0;
+                    trace_step!();
+                    save!();
+                    return Segment::Switch(index);
+                }
+                if let Some(CallbackRequest {
+                    pc: cb,
+                    iterations,
+                    ctx,
+                }) = m.run.callback.take()
+                {
+                    if iterations > 0 {
+                        if let Some(f) = m.frames.get_mut(depth) {
+                            f.looping = Some(LoopState {
+                                pc: cb,
+                                done: 1,
+                                total: iterations,
+                                ctx,
+                            });
+                        }
+                        regs[1] = 0;
+                        regs[2] = ctx;
+                        call_local!(cb);
+                    }
+                }
                 poll!();
             }};
         }
@@ -249,15 +492,7 @@ pub(crate) fn run<T: Tracer>(
                 let Some(helper) = helpers.get(id) else {
                     fault!(cur, FaultKind::UnknownHelper { id });
                 };
-                let args = [regs[1], regs[2], regs[3], regs[4], regs[5]];
-                regs[0] = try_mem!((helper.func)(args, &mut regions));
-                // Scratch the argument registers, as documented on `HelperRegistry`.
-                regs[1] = 0;
-                regs[2] = 0;
-                regs[3] = 0;
-                regs[4] = 0;
-                regs[5] = 0;
-                poll!();
+                call!(helper, id)
             }};
         }
 
@@ -377,14 +612,14 @@ pub(crate) fn run<T: Tracer>(
             Code::Atomic64FetchXor => atomic!(64, AtomicOp::Xor { fetch: true }),
             Code::Atomic64Xchg => atomic!(64, AtomicOp::Xchg),
             Code::Atomic64CmpXchg => atomic!(64, AtomicOp::CmpXchg),
-            Code::LoadAcqB => regs[d] = try_mem!(regions.load_acquire(addr!(s), 1)),
-            Code::LoadAcqH => regs[d] = try_mem!(regions.load_acquire(addr!(s), 2)),
-            Code::LoadAcqW => regs[d] = try_mem!(regions.load_acquire(addr!(s), 4)),
-            Code::LoadAcqDw => regs[d] = try_mem!(regions.load_acquire(addr!(s), 8)),
-            Code::StoreRelB => try_mem!(regions.store_release(addr!(d), 1, regs[s])),
-            Code::StoreRelH => try_mem!(regions.store_release(addr!(d), 2, regs[s])),
-            Code::StoreRelW => try_mem!(regions.store_release(addr!(d), 4, regs[s])),
-            Code::StoreRelDw => try_mem!(regions.store_release(addr!(d), 8, regs[s])),
+            Code::LoadAcqB => regs[d] = try_mem!(m.regions.load_acquire(addr!(s), 1)),
+            Code::LoadAcqH => regs[d] = try_mem!(m.regions.load_acquire(addr!(s), 2)),
+            Code::LoadAcqW => regs[d] = try_mem!(m.regions.load_acquire(addr!(s), 4)),
+            Code::LoadAcqDw => regs[d] = try_mem!(m.regions.load_acquire(addr!(s), 8)),
+            Code::StoreRelB => try_mem!(m.regions.store_release(addr!(d), 1, regs[s])),
+            Code::StoreRelH => try_mem!(m.regions.store_release(addr!(d), 2, regs[s])),
+            Code::StoreRelW => try_mem!(m.regions.store_release(addr!(d), 4, regs[s])),
+            Code::StoreRelDw => try_mem!(m.regions.store_release(addr!(d), 8, regs[s])),
 
             Code::LdAbsB => ld_packet!(u8, op.imm as i32),
             Code::LdAbsH => ld_packet!(u16, op.imm as i32),
@@ -440,6 +675,13 @@ pub(crate) fn run<T: Tracer>(
             Code::Jsle32Reg => jmp!(32, Sle, reg),
 
             Code::CallHelper => call_helper!(op.imm as i64),
+            Code::CallKfunc => {
+                let id = op.imm as i64;
+                let Some(helper) = helpers.kfunc(id) else {
+                    fault!(cur, FaultKind::UnknownHelper { id });
+                };
+                call!(helper, id)
+            }
             Code::CallLocal => call_local!(op.target()),
             Code::Callx => {
                 let value = regs[d];
@@ -454,14 +696,41 @@ pub(crate) fn run<T: Tracer>(
                     done!(Ok(regs[0]));
                 }
                 depth -= 1;
-                if let Some(f) = frames.get(depth) {
-                    [regs[6], regs[7], regs[8], regs[9]] = f.saved;
-                    pc = f.return_pc;
+                let Some(&f) = m.frames.get(depth) else {
+                    fault!(cur, FaultKind::PcOutOfRange);
+                };
+                [regs[6], regs[7], regs[8], regs[9]] = f.saved;
+                regs[10] = try_mem!(m.regions.set_stack_depth(depth));
+                if let Some(mut l) = f.looping {
+                    // A `bpf_loop` callback returned: stop on non-zero or after the last
+                    // iteration (returning the iterations made), or call it again.
+                    if regs[0] != 0 || l.done >= l.total {
+                        if let Some(fr) = m.frames.get_mut(depth) {
+                            fr.looping = None;
+                        }
+                        regs[0] = l.done;
+                    } else {
+                        regs[1] = l.done;
+                        regs[2] = l.ctx;
+                        l.done += 1;
+                        if let Some(fr) = m.frames.get_mut(depth) {
+                            fr.looping = Some(l);
+                        }
+                        pc = f.return_pc;
+                        trace_step!();
+                        call_local!(l.pc);
+                        continue;
+                    }
                 }
-                regs[10] = try_mem!(regions.set_stack_depth(depth));
+                pc = f.return_pc;
+                if f.return_prog != prog_index {
+                    trace_step!();
+                    save!();
+                    return Segment::Switch(f.return_prog);
+                }
             }
             Code::MayGoto => {
-                if let Some(f) = frames.get_mut(depth) {
+                if let Some(f) = m.frames.get_mut(depth) {
                     if f.may_goto == 0 {
                         jump_to!(op.target());
                     } else {

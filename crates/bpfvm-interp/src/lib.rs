@@ -51,12 +51,11 @@ mod exec;
 mod semantics;
 mod trace;
 
-use bpfvm_runtime::{Engine, Fault, LoadedProgram, RunError, RunOptions};
+use bpfvm_runtime::{Context, Engine, Fault, LoadedProgram, RunError, RunOptions};
 
 pub use bpfvm_runtime::FaultKind;
 pub use trace::{ChangedRegs, TraceStep};
 
-use compile::Compiled;
 use trace::{FnTrace, NoTrace};
 
 /// The interpreter engine. Stateless: one value serves any number of programs and
@@ -89,8 +88,19 @@ impl Interpreter {
         mem: &mut [u8],
         opts: &RunOptions,
     ) -> (Result<u64, Fault>, u64) {
-        let compiled = prog.engine_data(Compiled::new);
-        exec::run(prog, &compiled, mem, opts, &mut NoTrace)
+        exec::run(prog, &mut Context::Memory(mem), opts, &mut NoTrace)
+    }
+
+    /// Runs `prog` once with `ctx` in `r1`: the test ABI, an XDP or `__sk_buff` context
+    /// over a packet, or a host struct. Packet adjustments and context writes are left in
+    /// `ctx`.
+    pub fn run_context(
+        &self,
+        prog: &LoadedProgram,
+        ctx: &mut Context<'_>,
+        opts: &RunOptions,
+    ) -> Result<u64, Fault> {
+        exec::run(prog, ctx, opts, &mut NoTrace).0
     }
 
     /// Like [`Engine::run`], calling `on_step` after every executed instruction with the
@@ -102,12 +112,11 @@ impl Interpreter {
         opts: &RunOptions,
         on_step: &mut dyn FnMut(&TraceStep),
     ) -> Result<u64, Fault> {
-        let compiled = prog.engine_data(Compiled::new);
         let mut tracer = FnTrace {
             program: prog.program(),
             on_step,
         };
-        exec::run(prog, &compiled, mem, opts, &mut tracer).0
+        exec::run(prog, &mut Context::Memory(mem), opts, &mut tracer).0
     }
 }
 
@@ -123,5 +132,14 @@ impl Engine for Interpreter {
         opts: &RunOptions,
     ) -> Result<u64, RunError> {
         Ok(Interpreter::run(self, prog, mem, opts)?)
+    }
+
+    fn run_context(
+        &self,
+        prog: &LoadedProgram,
+        ctx: &mut Context<'_>,
+        opts: &RunOptions,
+    ) -> Result<u64, RunError> {
+        Ok(Interpreter::run_context(self, prog, ctx, opts)?)
     }
 }

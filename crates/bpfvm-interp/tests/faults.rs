@@ -130,23 +130,17 @@ fn unknown_helpers_fault_at_the_call() {
 fn helpers_fail_with_their_own_fault() {
     let mut helpers = HelperRegistry::new();
     helpers
-        .register(Helper {
-            id: 1,
-            name: "refuses",
-            func: |_, _| {
-                Err(FaultKind::HelperFailed {
-                    id: 1,
-                    reason: "bad argument",
-                })
-            },
-        })
+        .register(Helper::native(1, "refuses", |_, _| {
+            Err(FaultKind::HelperFailed {
+                id: 1,
+                reason: "bad argument",
+            })
+        }))
         .expect("id in range");
     helpers
-        .register(Helper {
-            id: 2,
-            name: "reads_r1",
-            func: |args, regions| regions.load::<u64>(args[0]),
-        })
+        .register(Helper::native(2, "reads_r1", |ctx, args| {
+            ctx.regions.load::<u64>(args[0])
+        }))
         .expect("id in range");
     let program = Program::from_insns(&[call(2), call(1), EXIT]).expect("valid");
     let prog = LoadedProgram::with_helpers(program, ProgramType::Conformance, Arc::new(helpers))

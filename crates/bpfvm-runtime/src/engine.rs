@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use bpfvm_isa::RawInsn;
 
-use crate::{Fault, LoadedProgram};
+use crate::env::{Environment, SystemEnvironment};
+use crate::{Context, Fault, LoadedProgram};
 
 /// Why [`Engine::run`] returned no `r0`.
 ///
@@ -65,6 +66,26 @@ pub trait Engine: Send + Sync {
     fn run(&self, prog: &LoadedProgram, mem: &mut [u8], opts: &RunOptions)
     -> Result<u64, RunError>;
 
+    /// Runs `prog` once with `ctx` in `r1` (the test ABI for [`Context::Memory`]). Engines
+    /// that only implement the test ABI refuse other contexts.
+    fn run_context(
+        &self,
+        prog: &LoadedProgram,
+        ctx: &mut Context<'_>,
+        opts: &RunOptions,
+    ) -> Result<u64, RunError> {
+        match ctx {
+            Context::Memory(mem) => self.run(prog, mem, opts),
+            other => Err(RunError::Refused {
+                engine: self.name(),
+                reason: format!(
+                    "this engine runs only the test ABI, not a {} context",
+                    other.name()
+                ),
+            }),
+        }
+    }
+
     /// Runs slots that bpfvm's loader has not validated, for engines that judge bytecode
     /// themselves (the kernel's verifier): differential testing needs their own verdict on
     /// programs bpfvm rejects. Engines that rely on bpfvm's loader return `None`.
@@ -79,7 +100,7 @@ pub trait Engine: Send + Sync {
     }
 }
 
-/// Limits of one run.
+/// Limits and surroundings of one run.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// The most instructions the run may execute (`lddw` counts once); `None` is unlimited.
@@ -89,6 +110,12 @@ pub struct RunOptions {
     /// Polled at backward jumps and at calls; once cancelled the run faults with
     /// [`FaultKind::Cancelled`](crate::FaultKind::Cancelled).
     pub cancel: Option<CancelToken>,
+    /// The per-CPU slot the run uses (what `bpf_get_smp_processor_id` returns): the
+    /// worker's index. Per-CPU maps with fewer slots make per-CPU lookups fail.
+    pub cpu: usize,
+    /// Clocks, random numbers, the current task and the trace sink; `None` is the
+    /// process-wide [`SystemEnvironment`].
+    pub env: Option<Arc<dyn Environment>>,
 }
 
 impl RunOptions {
@@ -107,6 +134,28 @@ impl RunOptions {
     pub fn with_cancel(mut self, token: CancelToken) -> RunOptions {
         self.cancel = Some(token);
         self
+    }
+
+    /// Sets the per-CPU slot.
+    pub fn with_cpu(mut self, cpu: usize) -> RunOptions {
+        self.cpu = cpu;
+        self
+    }
+
+    /// Sets the environment.
+    pub fn with_env(mut self, env: Arc<dyn Environment>) -> RunOptions {
+        self.env = Some(env);
+        self
+    }
+
+    /// The environment of the run.
+    pub fn environment(&self) -> &dyn Environment {
+        static SYSTEM: std::sync::LazyLock<SystemEnvironment> =
+            std::sync::LazyLock::new(SystemEnvironment::default);
+        match &self.env {
+            Some(e) => &**e,
+            None => &*SYSTEM,
+        }
     }
 }
 

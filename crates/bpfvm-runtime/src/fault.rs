@@ -92,6 +92,20 @@ pub enum FaultKind {
     /// does; this exists so that an engine bug is a fault rather than a crash.
     #[error("program counter is not an instruction of the program")]
     PcOutOfRange,
+    /// A load or store of the program type's context that its field rules forbid (a
+    /// field that is not readable or writable, a wrong width, an offset between fields).
+    #[error(
+        "invalid {size}-byte context {} at offset {offset}: the program type's field rules forbid it",
+        if *.write { "write" } else { "read" }
+    )]
+    ContextAccess {
+        /// Offset in the context struct.
+        offset: u32,
+        /// Access size in bytes.
+        size: usize,
+        /// A store rather than a load.
+        write: bool,
+    },
     /// The engine could not set up the run's memory regions.
     #[error("cannot set up the run's memory: {0}")]
     RegionSetup(#[from] RegionError),

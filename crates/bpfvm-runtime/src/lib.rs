@@ -44,24 +44,34 @@
 //! ```
 #![deny(missing_docs)]
 
+mod context;
 mod engine;
+mod env;
 mod fault;
 mod helpers;
 pub mod maps;
 mod memory;
 mod program;
+mod run;
 
+pub use context::{Context, Packet, SkBuff, XdpMd};
 pub use engine::{CancelToken, Engine, RunError, RunOptions};
+pub use env::{Environment, FixedEnvironment, SystemEnvironment, Task};
 pub use fault::{Fault, FaultKind};
-pub use helpers::{Helper, HelperFn, HelperIdOutOfRange, HelperRegistry, MAX_HELPER_ID};
+pub use helpers::{
+    BUILTIN_HELPERS, BuiltinHelper, ETH_HLEN, Helper, HelperContext, HelperFn, HelperIdOutOfRange,
+    HelperImpl, HelperRegistry, HostFn, MAX_HELPER_ID, MAX_LOOPS, XDP_META_MAX,
+    XDP_PACKET_HEADROOM, XDP_SHARED_INFO,
+};
 pub use maps::{
     ArrayMap, HashTabMap, Map, MapConfig, MemoryAccountant, RunGuard, ValueRef, create_map,
 };
 pub use memory::{
-    MAX_CALL_FRAMES, MAX_REGIONS, MemoryRegion, RegionError, RegionKind, Regions, STACK_FRAME_SIZE,
-    STACK_SIZE, Scalar, StackMemory,
+    MAX_CALL_FRAMES, MAX_DYNAMIC_REGIONS, MAX_REGIONS, MemoryRegion, PacketBounds, RegionError,
+    RegionKind, Regions, STACK_FRAME_SIZE, STACK_SIZE, Scalar, StackMemory,
 };
 pub use program::{EngineData, LoadError, LoadErrorKind, LoadedProgram, ProgramType};
+pub use run::{CallbackRequest, MAX_TAIL_CALLS, Pending, RunState, map_handle};
 
 /// The `may_goto` budget of each function invocation (the kernel's `BPF_MAX_LOOPS`,
 /// 8 × 1024 × 1024): the kernel initializes a hidden per-frame counter to it at every

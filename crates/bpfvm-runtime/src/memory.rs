@@ -5,15 +5,26 @@
 //! [`Regions`], which proves the bytes lie inside one region before touching them. This
 //! module holds the runtime's only `unsafe` code: the accesses after that proof.
 //!
-//! **Invariant:** every region of a `Regions<'a>` is borrowed for `'a` (exclusively when
-//! writable), its bytes are initialized, and nothing but the table touches them while it
-//! exists. Hence a pointer that [`Regions`] proved in-bounds is valid for the access.
+//! **Invariant:** every region of a `Regions<'a>` is either *owned* — borrowed for `'a`
+//! (exclusively when writable), its bytes initialized, nothing but the table touching them
+//! while it exists — or *shared* (map values, ring-buffer records, global data): added
+//! through the `unsafe` [`Regions::add_shared`] / [`Regions::add_shared_fixed`], whose
+//! callers promise the bytes stay allocated and initialized for `'a` and that everyone
+//! else accesses them only atomically; the table too accesses shared regions only with
+//! atomic operations (relaxed for plain loads and stores). Hence a pointer that [`Regions`]
+//! proved in-bounds is valid for the access, and no access is a data race.
+//!
+//! The context of a program type with field rules (`xdp_md`, `__sk_buff`) is not a plain
+//! region: every access to it is checked against its [`ContextLayout`] and loads of the
+//! packet-pointer fields give the packet's current addresses, as the kernel's context
+//! rewrite does.
 
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::ptr;
 use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
 
+use bpfvm_abi::{ContextLayout, Rewrite};
 use bpfvm_isa::AtomicOp;
 
 use crate::FaultKind;
@@ -24,10 +35,14 @@ pub const STACK_FRAME_SIZE: usize = 512;
 pub const MAX_CALL_FRAMES: usize = 8;
 /// Bytes of stack memory for all frames.
 pub const STACK_SIZE: usize = STACK_FRAME_SIZE * MAX_CALL_FRAMES;
-/// Capacity of a [`Regions`] table.
+/// Capacity of the fixed part of a [`Regions`] table (stack, memory, context, packet,
+/// global data, host regions).
 pub const MAX_REGIONS: usize = 16;
+/// How many map values and ring-buffer records a run keeps access to at once: the most
+/// recently obtained ones (older ones are forgotten first, and faults name the access).
+pub const MAX_DYNAMIC_REGIONS: usize = 256;
 
-/// What a region holds. Later program types add context, packet and map-value regions.
+/// What a region holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RegionKind {
@@ -37,6 +52,12 @@ pub enum RegionKind {
     Stack,
     /// Memory a host added for its own helpers or contexts.
     Host,
+    /// Packet data (`data_meta..data_end`) of an XDP or `__sk_buff` context.
+    Packet,
+    /// A map value (or a map's global-data block) shared with other runs and the host.
+    MapValue,
+    /// A ring-buffer record reserved by this run.
+    RingBuf,
 }
 
 /// One contiguous range of host memory the program may access.
@@ -48,6 +69,9 @@ pub struct MemoryRegion {
     /// Length in bytes.
     len: u64,
     writable: bool,
+    /// Other threads and the host may access the bytes concurrently: every access is an
+    /// atomic one.
+    shared: bool,
     kind: RegionKind,
 }
 
@@ -56,6 +80,7 @@ impl MemoryRegion {
         len: 0,
         ptr: ptr::null_mut(),
         writable: false,
+        shared: false,
         kind: RegionKind::Host,
     };
 
@@ -83,6 +108,12 @@ impl MemoryRegion {
     /// What the region holds.
     pub fn kind(&self) -> RegionKind {
         self.kind
+    }
+
+    /// Whether other threads may access the bytes during the run (map values): the run
+    /// then accesses them only atomically.
+    pub fn shared(&self) -> bool {
+        self.shared
     }
 
     /// Whether `[addr, addr + size)` lies inside the region.
@@ -184,8 +215,50 @@ pub struct Regions<'a> {
     hot: MemoryRegion,
     table: [MemoryRegion; MAX_REGIONS],
     len: usize,
+    /// Map values and ring-buffer records obtained during the run, a ring of at most
+    /// [`MAX_DYNAMIC_REGIONS`] (allocated on the first one).
+    dynamic: Vec<MemoryRegion>,
+    /// Where the next dynamic region goes once the ring is full.
+    next_dynamic: usize,
     stack: Option<StackState>,
+    ctx: Option<ContextState>,
+    packet: Option<PacketState>,
     _borrow: PhantomData<&'a mut [u8]>,
+}
+
+/// The context struct of a program type with field rules.
+#[derive(Debug, Clone, Copy)]
+struct ContextState {
+    ptr: *mut u8,
+    len: u64,
+    layout: &'static ContextLayout,
+}
+
+/// A packet buffer: headroom, metadata, data, tailroom. Offsets are into `ptr..ptr+len`.
+#[derive(Debug, Clone, Copy)]
+struct PacketState {
+    ptr: *mut u8,
+    len: usize,
+    /// Index of the packet region (covering `meta..end`) in the table.
+    index: usize,
+    meta: usize,
+    data: usize,
+    end: usize,
+}
+
+/// Where the bytes of a packet are inside its buffer: `meta <= data <= end <= capacity`.
+/// Metadata is `meta..data`, packet data `data..end`; before `meta` is headroom, after
+/// `end` tailroom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketBounds {
+    /// Start of the metadata area (equals `data` when there is none).
+    pub meta: usize,
+    /// First byte of packet data.
+    pub data: usize,
+    /// One past the last byte of packet data.
+    pub end: usize,
+    /// Size of the whole buffer.
+    pub capacity: usize,
 }
 
 /// The table is full, or a second stack was added.
@@ -197,6 +270,9 @@ pub enum RegionError {
     /// [`Regions::add_stack`] was called twice.
     #[error("the run already has a stack")]
     StackAlreadyAdded,
+    /// A context or packet was set twice, or packet bounds are not inside the buffer.
+    #[error("invalid context or packet setup: {0}")]
+    BadSetup(&'static str),
 }
 
 impl Default for Regions<'_> {
@@ -213,7 +289,11 @@ impl<'a> Regions<'a> {
             hot: MemoryRegion::EMPTY,
             table: [MemoryRegion::EMPTY; MAX_REGIONS],
             len: 0,
+            dynamic: Vec::new(),
+            next_dynamic: 0,
             stack: None,
+            ctx: None,
+            packet: None,
             _borrow: PhantomData,
         }
     }
@@ -224,6 +304,231 @@ impl<'a> Regions<'a> {
         *slot = region;
         self.len += 1;
         Ok(self.len - 1)
+    }
+
+    /// Adds a shared region (a map value, a ring-buffer record) for the rest of the run,
+    /// or until [`MAX_DYNAMIC_REGIONS`] newer ones have been added. Adding the region that
+    /// was added last again does nothing. Returns the region's address.
+    ///
+    /// # Safety
+    /// `ptr..ptr+len` must stay allocated and initialized for `'a`, and every other thread
+    /// and the host must access it only atomically while this table exists.
+    pub unsafe fn add_shared(
+        &mut self,
+        kind: RegionKind,
+        ptr: *mut u8,
+        len: usize,
+        writable: bool,
+    ) -> u64 {
+        let region = MemoryRegion {
+            ptr,
+            len: len as u64,
+            writable,
+            shared: true,
+            kind,
+        };
+        let newest = if self.next_dynamic == 0 {
+            self.dynamic.last()
+        } else {
+            self.dynamic.get(self.next_dynamic - 1)
+        };
+        if newest.is_some_and(|r| r.ptr == ptr && r.len == len as u64 && r.writable == writable) {
+            return region.addr();
+        }
+        if self.dynamic.len() < MAX_DYNAMIC_REGIONS {
+            if self.dynamic.capacity() == 0 {
+                self.dynamic.reserve_exact(MAX_DYNAMIC_REGIONS);
+            }
+            self.dynamic.push(region);
+        } else {
+            if let Some(slot) = self.dynamic.get_mut(self.next_dynamic) {
+                // Forget the oldest; the hot copy must not outlive it.
+                if self.hot.ptr == slot.ptr {
+                    self.hot = MemoryRegion::EMPTY;
+                }
+                *slot = region;
+            }
+            self.next_dynamic = (self.next_dynamic + 1) % MAX_DYNAMIC_REGIONS;
+        }
+        region.addr()
+    }
+
+    /// Adds a shared region for the whole run in the fixed table (a map's global-data
+    /// block). An empty range adds nothing.
+    ///
+    /// # Safety
+    /// As for [`Regions::add_shared`].
+    pub unsafe fn add_shared_fixed(
+        &mut self,
+        kind: RegionKind,
+        ptr: *mut u8,
+        len: usize,
+        writable: bool,
+    ) -> Result<(), RegionError> {
+        if len == 0 {
+            return Ok(());
+        }
+        self.push(MemoryRegion {
+            ptr,
+            len: len as u64,
+            writable,
+            shared: true,
+            kind,
+        })
+        .map(drop)
+    }
+
+    /// Adds the value blocks `prog` addresses directly (its global data maps) for the
+    /// whole run, writable unless the map is read-only for programs.
+    pub fn add_direct_values(&mut self, prog: &'a crate::LoadedProgram) -> Result<(), RegionError> {
+        for map in prog.direct_value_maps() {
+            if let Some((ptr, len, writable)) = map.direct_value() {
+                // SAFETY: `prog` holds the map for 'a, and a map's value block never moves
+                // and is freed only after the map is dropped; programs and the host access
+                // map memory only atomically (the maps' access invariant).
+                unsafe {
+                    self.add_shared_fixed(RegionKind::MapValue, ptr.as_ptr(), len, writable)?
+                };
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets the dynamic region starting at `addr` (a ring-buffer record once submitted
+    /// or discarded: the consumer may read it now).
+    pub fn remove_shared(&mut self, addr: u64) {
+        if self.hot.shared && self.hot.addr() == addr {
+            self.hot = MemoryRegion::EMPTY;
+        }
+        for r in self.dynamic.iter_mut() {
+            if r.addr() == addr {
+                *r = MemoryRegion::EMPTY;
+            }
+        }
+    }
+
+    /// Sets the program's context struct, accessed under `layout`'s field rules (pointer
+    /// fields read as the packet's addresses). Returns its address.
+    pub fn set_context(
+        &mut self,
+        layout: &'static ContextLayout,
+        ctx: &'a mut [u8],
+    ) -> Result<u64, RegionError> {
+        if self.ctx.is_some() {
+            return Err(RegionError::BadSetup("the run already has a context"));
+        }
+        if (ctx.len() as u64) < u64::from(layout.size) {
+            return Err(RegionError::BadSetup(
+                "the context is shorter than its struct",
+            ));
+        }
+        let ptr = ctx.as_mut_ptr();
+        self.ctx = Some(ContextState {
+            ptr,
+            len: u64::from(layout.size),
+            layout,
+        });
+        Ok(ptr.addr() as u64)
+    }
+
+    /// Sets the packet: `buf` is the whole buffer (headroom and tailroom included),
+    /// `bounds` where metadata and data are. The program may access `meta..end`.
+    pub fn set_packet(
+        &mut self,
+        buf: &'a mut [u8],
+        bounds: PacketBounds,
+    ) -> Result<(), RegionError> {
+        if self.packet.is_some() {
+            return Err(RegionError::BadSetup("the run already has a packet"));
+        }
+        check_bounds(bounds, buf.len())?;
+        let ptr = buf.as_mut_ptr();
+        let index = self.push(MemoryRegion {
+            ptr: ptr.wrapping_add(bounds.meta),
+            len: (bounds.end - bounds.meta) as u64,
+            writable: true,
+            shared: false,
+            kind: RegionKind::Packet,
+        })?;
+        self.packet = Some(PacketState {
+            ptr,
+            len: buf.len(),
+            index,
+            meta: bounds.meta,
+            data: bounds.data,
+            end: bounds.end,
+        });
+        Ok(())
+    }
+
+    /// The packet's current bounds, if the run has a packet.
+    pub fn packet_bounds(&self) -> Option<PacketBounds> {
+        self.packet.map(|p| PacketBounds {
+            meta: p.meta,
+            data: p.data,
+            end: p.end,
+            capacity: p.len,
+        })
+    }
+
+    /// The host address of byte `offset` of the packet buffer (0 without a packet).
+    pub fn packet_addr(&self, offset: usize) -> u64 {
+        self.packet
+            .map_or(0, |p| p.ptr.addr().wrapping_add(offset) as u64)
+    }
+
+    /// Moves the packet's bounds inside its buffer (`bpf_xdp_adjust_head/tail/meta`).
+    /// Bytes that become packet data keep what the buffer held there.
+    pub fn adjust_packet(&mut self, bounds: PacketBounds) -> Result<(), RegionError> {
+        let Some(p) = self.packet.as_mut() else {
+            return Err(RegionError::BadSetup("the run has no packet"));
+        };
+        check_bounds(bounds, p.len)?;
+        p.meta = bounds.meta;
+        p.data = bounds.data;
+        p.end = bounds.end;
+        let region = MemoryRegion {
+            ptr: p.ptr.wrapping_add(bounds.meta),
+            len: (bounds.end - bounds.meta) as u64,
+            writable: true,
+            shared: false,
+            kind: RegionKind::Packet,
+        };
+        if let Some(slot) = self.table.get_mut(p.index) {
+            *slot = region;
+        }
+        if self.hot.kind == RegionKind::Packet {
+            self.hot = MemoryRegion::EMPTY;
+        }
+        Ok(())
+    }
+
+    /// Copies bytes of the packet buffer (any part of it, headroom included) for helpers.
+    pub fn packet_buffer_read(&self, offset: usize, out: &mut [u8]) -> Result<(), RegionError> {
+        let p = self
+            .packet
+            .ok_or(RegionError::BadSetup("the run has no packet"))?;
+        if offset.checked_add(out.len()).is_none_or(|e| e > p.len) {
+            return Err(RegionError::BadSetup("outside the packet buffer"));
+        }
+        // SAFETY: the packet buffer is owned by the table for 'a (module invariant) and
+        // `offset..offset+out.len()` lies inside it; `out` is a distinct allocation.
+        unsafe { ptr::copy_nonoverlapping(p.ptr.add(offset), out.as_mut_ptr(), out.len()) };
+        Ok(())
+    }
+
+    /// Writes bytes anywhere in the packet buffer (for helpers moving packet data).
+    pub fn packet_buffer_write(&mut self, offset: usize, data: &[u8]) -> Result<(), RegionError> {
+        let p = self
+            .packet
+            .ok_or(RegionError::BadSetup("the run has no packet"))?;
+        if offset.checked_add(data.len()).is_none_or(|e| e > p.len) {
+            return Err(RegionError::BadSetup("outside the packet buffer"));
+        }
+        // SAFETY: as in `packet_buffer_read`; the buffer is exclusively borrowed and
+        // `data` cannot alias it (a Rust reference into it would contradict that borrow).
+        unsafe { ptr::copy_nonoverlapping(data.as_ptr(), p.ptr.add(offset), data.len()) };
+        Ok(())
     }
 
     /// Adds a readable and writable region over `mem`. An empty slice adds nothing.
@@ -237,6 +542,7 @@ impl<'a> Regions<'a> {
             len: mem.len() as u64,
             ptr,
             writable: true,
+            shared: false,
             kind,
         })
         .map(drop)
@@ -254,6 +560,7 @@ impl<'a> Regions<'a> {
             len: mem.len() as u64,
             ptr,
             writable: false,
+            shared: false,
             kind,
         })
         .map(drop)
@@ -271,6 +578,7 @@ impl<'a> Regions<'a> {
             len: 0,
             ptr: base,
             writable: true,
+            shared: false,
             kind: RegionKind::Stack,
         })?;
         self.stack = Some(StackState {
@@ -315,6 +623,7 @@ impl<'a> Regions<'a> {
             len: reachable as u64,
             ptr: stack.base.wrapping_add(floor),
             writable: true,
+            shared: false,
             kind: RegionKind::Stack,
         };
         let top = stack.base_addr + (STACK_SIZE - depth * STACK_FRAME_SIZE) as u64;
@@ -333,26 +642,60 @@ impl<'a> Regions<'a> {
     }
 
     /// Proves `[addr, addr + size)` lies in one region (a writable one when `write`) and
-    /// returns a pointer to its first byte, derived from that region's borrow.
+    /// returns a pointer to its first byte, derived from that region's borrow, and whether
+    /// the region is shared.
     #[inline(always)]
-    fn translate(&mut self, addr: u64, size: u64, write: bool) -> Result<*mut u8, FaultKind> {
+    fn translate(
+        &mut self,
+        addr: u64,
+        size: u64,
+        write: bool,
+    ) -> Result<(*mut u8, bool), FaultKind> {
         let hot = &self.hot;
         let off = addr.wrapping_sub(hot.addr());
         if off < hot.len && hot.len - off >= size && (hot.writable || !write) {
-            return Ok(hot.ptr.wrapping_add(off as usize));
+            return Ok((hot.ptr.wrapping_add(off as usize), hot.shared));
         }
         self.translate_slow(addr, size, write)
     }
 
     #[cold]
     #[inline(never)]
-    fn translate_slow(&mut self, addr: u64, size: u64, write: bool) -> Result<*mut u8, FaultKind> {
-        for region in self.table.iter().take(self.len) {
-            if region.contains(addr, size) && (region.writable || !write) {
-                self.hot = *region;
-                return Ok(region
+    fn translate_slow(
+        &mut self,
+        addr: u64,
+        size: u64,
+        write: bool,
+    ) -> Result<(*mut u8, bool), FaultKind> {
+        // Fixed regions, then dynamic ones newest first.
+        let (older, newer) = self
+            .dynamic
+            .split_at(self.next_dynamic.min(self.dynamic.len()));
+        let found = self
+            .table
+            .iter()
+            .take(self.len)
+            .chain(older.iter().rev())
+            .chain(newer.iter().rev())
+            .find(|r| r.contains(addr, size) && (r.writable || !write))
+            .copied();
+        if let Some(region) = found {
+            self.hot = region;
+            return Ok((
+                region
                     .ptr
-                    .wrapping_add(addr.wrapping_sub(region.addr()) as usize));
+                    .wrapping_add(addr.wrapping_sub(region.addr()) as usize),
+                region.shared,
+            ));
+        }
+        if let Some(ctx) = self.ctx {
+            let off = addr.wrapping_sub(ctx.ptr.addr() as u64);
+            if off < ctx.len {
+                return Err(FaultKind::ContextAccess {
+                    offset: off as u32,
+                    size: size as usize,
+                    write,
+                });
             }
         }
         Err(FaultKind::OutOfBounds {
@@ -362,25 +705,163 @@ impl<'a> Regions<'a> {
         })
     }
 
+    /// The context field access at `addr`, if `addr` is inside the context: `Ok(Some(v))`
+    /// for a load, the field checked against the layout.
+    #[cold]
+    #[inline(never)]
+    fn context_load(&mut self, addr: u64, size: usize) -> Option<Result<u64, FaultKind>> {
+        let ctx = self.ctx?;
+        let off = addr.wrapping_sub(ctx.ptr.addr() as u64);
+        if off >= ctx.len {
+            return None;
+        }
+        let offset = off as u32;
+        let bad = FaultKind::ContextAccess {
+            offset,
+            size,
+            write: false,
+        };
+        let Some(field) = ctx.layout.check_access(offset, size as u32, false) else {
+            return Some(Err(bad));
+        };
+        let packet = |at: fn(&PacketState) -> usize| {
+            self.packet
+                .map_or(0, |p| p.ptr.addr().wrapping_add(at(&p)) as u64)
+        };
+        Some(Ok(match field.rewrite {
+            Rewrite::PacketStart => packet(|p| p.data),
+            Rewrite::PacketEnd => packet(|p| p.end),
+            Rewrite::PacketMeta => packet(|p| p.meta),
+            Rewrite::None => {
+                let mut bytes = [0u8; 8];
+                // SAFETY: `off + size <= ctx.len` (check_access keeps the access inside a
+                // field, and fields end inside the struct); the context is owned by the
+                // table for 'a (module invariant); `bytes` is a distinct local.
+                unsafe {
+                    ptr::copy_nonoverlapping(ctx.ptr.add(off as usize), bytes.as_mut_ptr(), size)
+                };
+                match size {
+                    1 => u64::from(bytes[0]),
+                    2 => u64::from(u16::from_ne_bytes([bytes[0], bytes[1]])),
+                    4 => u64::from(u32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])),
+                    _ => u64::from_ne_bytes(bytes),
+                }
+            }
+        }))
+    }
+
+    /// A store to the context, if `addr` is inside it: checked against the layout.
+    #[cold]
+    #[inline(never)]
+    fn context_store(
+        &mut self,
+        addr: u64,
+        size: usize,
+        value: u64,
+    ) -> Option<Result<(), FaultKind>> {
+        let ctx = self.ctx?;
+        let off = addr.wrapping_sub(ctx.ptr.addr() as u64);
+        if off >= ctx.len {
+            return None;
+        }
+        let offset = off as u32;
+        let Some(field) = ctx.layout.check_access(offset, size as u32, true) else {
+            return Some(Err(FaultKind::ContextAccess {
+                offset,
+                size,
+                write: true,
+            }));
+        };
+        debug_assert!(!field.rewrite.is_pointer());
+        let bytes = value.to_ne_bytes();
+        let src = if cfg!(target_endian = "big") {
+            &bytes[8 - size..]
+        } else {
+            &bytes[..size]
+        };
+        // SAFETY: as in `context_load`: in bounds of the owned context, `src` is a local.
+        unsafe { ptr::copy_nonoverlapping(src.as_ptr(), ctx.ptr.add(off as usize), size) };
+        Some(Ok(()))
+    }
+
+    /// Loads a `T` (native byte order, any alignment) from `addr`, zero-extended to 64
+    /// bits. Loads of a context's packet-pointer fields give the packet's addresses.
+    #[inline(always)]
+    pub fn load_zx<T: Scalar>(&mut self, addr: u64) -> Result<u64, FaultKind> {
+        match self.translate(addr, T::SIZE as u64, false) {
+            Ok((p, false)) => {
+                // SAFETY: `translate` proved the `T::SIZE` bytes at `p` lie inside one
+                // owned region; by the module invariant they are initialized and valid to
+                // read for 'a. Every bit pattern is a valid `T`; the read is unaligned.
+                Ok(unsafe { p.cast::<T>().read_unaligned() }.to_u64())
+            }
+            // SAFETY: `p` lies in a shared region, accessed atomically (module invariant).
+            Ok((p, true)) => Ok(unsafe { shared_load(p, T::SIZE) }),
+            Err(e) => match self.context_load(addr, T::SIZE) {
+                Some(r) => r,
+                None => Err(e),
+            },
+        }
+    }
+
     /// Loads a `T` (native byte order, any alignment) from `addr`.
     #[inline(always)]
     pub fn load<T: Scalar>(&mut self, addr: u64) -> Result<T, FaultKind> {
-        let p = self.translate(addr, T::SIZE as u64, false)?;
-        // SAFETY: `translate` proved the `T::SIZE` bytes at `p` lie inside one region; by
-        // the module invariant they are initialized and valid to read for 'a. Every bit
-        // pattern is a valid `T` (an unsigned integer), and the read is unaligned.
-        Ok(unsafe { p.cast::<T>().read_unaligned() })
+        self.load_zx::<T>(addr).map(T::from_u64)
     }
 
     /// Stores a `T` (native byte order, any alignment) at `addr`.
     #[inline(always)]
     pub fn store<T: Scalar>(&mut self, addr: u64, value: T) -> Result<(), FaultKind> {
-        let p = self.translate(addr, T::SIZE as u64, true)?;
-        // SAFETY: `translate` proved the `T::SIZE` bytes at `p` lie inside one writable
-        // region, which is exclusively borrowed for 'a (module invariant); the write is
-        // unaligned.
-        unsafe { p.cast::<T>().write_unaligned(value) };
-        Ok(())
+        match self.translate(addr, T::SIZE as u64, true) {
+            Ok((p, false)) => {
+                // SAFETY: `translate` proved the `T::SIZE` bytes at `p` lie inside one
+                // writable owned region, exclusively borrowed for 'a (module invariant);
+                // the write is unaligned.
+                unsafe { p.cast::<T>().write_unaligned(value) };
+                Ok(())
+            }
+            Ok((p, true)) => {
+                // SAFETY: `p` lies in a writable shared region, accessed atomically.
+                unsafe { shared_store(p, T::SIZE, value.to_u64()) };
+                Ok(())
+            }
+            Err(e) => match self.context_store(addr, T::SIZE, value.to_u64()) {
+                Some(r) => r,
+                None => Err(e),
+            },
+        }
+    }
+
+    /// Reads bytes from `addr` up to and including the first NUL, at most `max` bytes
+    /// and never past the end of the region holding `addr`; returns them without the NUL,
+    /// and whether a NUL was found. For string helpers (`%s`, `strncmp`).
+    pub fn read_cstr(
+        &mut self,
+        addr: u64,
+        max: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, FaultKind> {
+        out.clear();
+        let (p, shared) = self.translate(addr, 1, false)?;
+        let region = self.hot;
+        let avail = region.len - addr.wrapping_sub(region.addr());
+        let n = max.min(usize::try_from(avail).unwrap_or(usize::MAX));
+        for i in 0..n {
+            let q = p.wrapping_add(i);
+            let b = if shared {
+                // SAFETY: `q` lies inside the shared region (`i < avail`), read atomically.
+                unsafe { AtomicU8::from_ptr(q) }.load(Ordering::Relaxed)
+            } else {
+                // SAFETY: `q` lies inside the owned region (`i < avail`).
+                unsafe { q.read() }
+            };
+            if b == 0 {
+                return Ok(true);
+            }
+            out.push(b);
+        }
+        Ok(false)
     }
 
     /// Copies `out.len()` bytes starting at `addr` into `out` (for helpers).
@@ -388,9 +869,16 @@ impl<'a> Regions<'a> {
         if out.is_empty() {
             return Ok(());
         }
-        let p = self.translate(addr, out.len() as u64, false)?;
-        // SAFETY: `translate` proved the `out.len()` bytes at `p` lie in one region, valid
-        // to read (module invariant); `out` is a distinct Rust allocation borrowed
+        let (p, shared) = self.translate(addr, out.len() as u64, false)?;
+        if shared {
+            for (i, o) in out.iter_mut().enumerate() {
+                // SAFETY: byte `i` lies in the shared region `translate` proved; atomic.
+                *o = unsafe { AtomicU8::from_ptr(p.add(i)) }.load(Ordering::Relaxed);
+            }
+            return Ok(());
+        }
+        // SAFETY: `translate` proved the `out.len()` bytes at `p` lie in one owned region,
+        // valid to read (module invariant); `out` is a distinct Rust allocation borrowed
         // mutably, so the ranges cannot overlap.
         unsafe { ptr::copy_nonoverlapping(p, out.as_mut_ptr(), out.len()) };
         Ok(())
@@ -401,12 +889,28 @@ impl<'a> Regions<'a> {
         if data.is_empty() {
             return Ok(());
         }
-        let p = self.translate(addr, data.len() as u64, true)?;
+        let (p, shared) = self.translate(addr, data.len() as u64, true)?;
+        if shared {
+            for (i, b) in data.iter().enumerate() {
+                // SAFETY: byte `i` lies in the writable shared region; atomic store.
+                unsafe { AtomicU8::from_ptr(p.add(i)) }.store(*b, Ordering::Relaxed);
+            }
+            return Ok(());
+        }
         // SAFETY: `translate` proved the `data.len()` bytes at `p` lie in one writable,
         // exclusively borrowed region (module invariant). `data` cannot alias it: a Rust
         // reference into a region would contradict that exclusive borrow.
         unsafe { ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) };
         Ok(())
+    }
+
+    /// Checks that `[addr, addr + len)` may be read (or written) as a whole, for helpers
+    /// that validate an argument before acting.
+    pub fn check(&mut self, addr: u64, len: usize, write: bool) -> Result<(), FaultKind> {
+        if len == 0 {
+            return Ok(());
+        }
+        self.translate(addr, len as u64, write).map(drop)
     }
 
     /// Translates an atomic access: in bounds, writable when `write`, naturally aligned.
@@ -417,7 +921,7 @@ impl<'a> Regions<'a> {
         size: u64,
         write: bool,
     ) -> Result<*mut u8, FaultKind> {
-        let p = self.translate(addr, size, write)?;
+        let (p, _) = self.translate(addr, size, write)?;
         if p.addr() as u64 & (size - 1) != 0 {
             return Err(FaultKind::MisalignedAtomic {
                 addr,
@@ -438,9 +942,9 @@ impl<'a> Regions<'a> {
         expected: u32,
     ) -> Result<u32, FaultKind> {
         let p = self.translate_atomic(addr, 4, true)?;
-        // SAFETY: `p` is 4-byte aligned and the 4 bytes lie in one writable region,
-        // exclusively borrowed for 'a (module invariant), so no other thread accesses them
-        // during the run; every access during the run goes through this table.
+        // SAFETY: `p` is 4-byte aligned and the 4 bytes lie in one writable region: owned
+        // (nothing else accesses it during the run) or shared (everyone accesses it
+        // atomically), by the module invariant.
         let a = unsafe { AtomicU32::from_ptr(p.cast::<u32>()) };
         Ok(rmw!(a, op, value, expected))
     }
@@ -465,7 +969,7 @@ impl<'a> Regions<'a> {
         let p = self.translate_atomic(addr, size as u64, false)?;
         let acq = Ordering::Acquire;
         // In each arm, `p` is aligned to `size` and the `size` bytes lie in one region valid
-        // for 'a that nothing else accesses during the run (module invariant).
+        // for 'a, owned or accessed only atomically by others (module invariant).
         Ok(match size {
             // SAFETY: see above; 1 byte.
             1 => u64::from(unsafe { AtomicU8::from_ptr(p) }.load(acq)),
@@ -484,7 +988,7 @@ impl<'a> Regions<'a> {
         let p = self.translate_atomic(addr, size as u64, true)?;
         let rel = Ordering::Release;
         // In each arm, `p` is aligned to `size` and the `size` bytes lie in one writable
-        // region, exclusively borrowed for 'a (module invariant).
+        // region, owned or accessed only atomically by others (module invariant).
         match size {
             // SAFETY: see above; 1 byte.
             1 => unsafe { AtomicU8::from_ptr(p) }.store(value as u8, rel),
@@ -496,6 +1000,83 @@ impl<'a> Regions<'a> {
             _ => unsafe { AtomicU64::from_ptr(p.cast()) }.store(value, rel),
         }
         Ok(())
+    }
+}
+
+fn check_bounds(b: PacketBounds, len: usize) -> Result<(), RegionError> {
+    if b.meta <= b.data && b.data <= b.end && b.end <= len && b.capacity == len {
+        Ok(())
+    } else {
+        Err(RegionError::BadSetup(
+            "packet bounds must satisfy meta <= data <= end <= capacity",
+        ))
+    }
+}
+
+/// A relaxed atomic load of `size` (1, 2, 4 or 8) bytes at `p`, zero-extended: one atomic
+/// access when aligned, byte by byte otherwise.
+///
+/// # Safety
+/// `p..p+size` lies in a shared region (valid for reads, accessed only atomically).
+#[inline]
+unsafe fn shared_load(p: *mut u8, size: usize) -> u64 {
+    let r = Ordering::Relaxed;
+    if p.addr().is_multiple_of(size) {
+        // In each arm `p` is aligned to `size` and inside the region (the caller's promise).
+        return match size {
+            // SAFETY: see above.
+            1 => u64::from(unsafe { AtomicU8::from_ptr(p) }.load(r)),
+            // SAFETY: see above.
+            2 => u64::from(unsafe { AtomicU16::from_ptr(p.cast()) }.load(r)),
+            // SAFETY: see above.
+            4 => u64::from(unsafe { AtomicU32::from_ptr(p.cast()) }.load(r)),
+            // SAFETY: see above.
+            _ => unsafe { AtomicU64::from_ptr(p.cast()) }.load(r),
+        };
+    }
+    let mut bytes = [0u8; 8];
+    let dst = if cfg!(target_endian = "big") {
+        &mut bytes[8 - size..]
+    } else {
+        &mut bytes[..size]
+    };
+    for (i, b) in dst.iter_mut().enumerate() {
+        // SAFETY: byte `i < size` of the range the caller vouches for.
+        *b = unsafe { AtomicU8::from_ptr(p.add(i)) }.load(r);
+    }
+    u64::from_ne_bytes(bytes)
+}
+
+/// A relaxed atomic store of the low `size` (1, 2, 4 or 8) bytes of `value` at `p`.
+///
+/// # Safety
+/// `p..p+size` lies in a writable shared region (accessed only atomically).
+#[inline]
+unsafe fn shared_store(p: *mut u8, size: usize, value: u64) {
+    let r = Ordering::Relaxed;
+    if p.addr().is_multiple_of(size) {
+        // In each arm `p` is aligned to `size` and inside the region (the caller's promise).
+        match size {
+            // SAFETY: see above.
+            1 => unsafe { AtomicU8::from_ptr(p) }.store(value as u8, r),
+            // SAFETY: see above.
+            2 => unsafe { AtomicU16::from_ptr(p.cast()) }.store(value as u16, r),
+            // SAFETY: see above.
+            4 => unsafe { AtomicU32::from_ptr(p.cast()) }.store(value as u32, r),
+            // SAFETY: see above.
+            _ => unsafe { AtomicU64::from_ptr(p.cast()) }.store(value, r),
+        }
+        return;
+    }
+    let bytes = value.to_ne_bytes();
+    let src = if cfg!(target_endian = "big") {
+        &bytes[8 - size..]
+    } else {
+        &bytes[..size]
+    };
+    for (i, b) in src.iter().enumerate() {
+        // SAFETY: byte `i < size` of the range the caller vouches for.
+        unsafe { AtomicU8::from_ptr(p.add(i)) }.store(*b, r);
     }
 }
 

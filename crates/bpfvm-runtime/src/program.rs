@@ -10,21 +10,34 @@ use bpfvm_isa::{CallKind, Insn, LdDwKind, Program, SLOT_SIZE};
 
 use crate::HelperRegistry;
 use crate::fault::SlotBytes;
+use crate::maps::Map;
+use crate::run::map_handle;
 
-/// What kind of program this is: decides its helpers (and, later, its context).
+/// What kind of program this is: decides its helpers and its context.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ProgramType {
     /// The bpf_conformance suite's convention: the test ABI of [`crate::Engine::run`], and
     /// helper 5 returns its first argument.
     Conformance,
+    /// A kernel program type: its helpers, and its context (see [`crate::Context`]).
+    Kernel(bpfvm_abi::ProgramType),
 }
 
 impl ProgramType {
-    /// A short lowercase name.
+    /// A short lowercase name (the kernel's, for kernel types).
     pub const fn name(self) -> &'static str {
         match self {
             ProgramType::Conformance => "conformance",
+            ProgramType::Kernel(t) => t.name(),
+        }
+    }
+
+    /// The kernel type, if this is one.
+    pub const fn kernel(self) -> Option<bpfvm_abi::ProgramType> {
+        match self {
+            ProgramType::Conformance => None,
+            ProgramType::Kernel(t) => Some(t),
         }
     }
 }
@@ -69,6 +82,21 @@ pub enum LoadErrorKind {
         /// The BTF id in `imm`.
         btf_id: i32,
     },
+    /// A map reference (`lddw` src 1/2/5/6) whose index or fd names no map of the program.
+    #[error("lddw map reference {index} names no map of the program (it has {count})")]
+    UnknownMap {
+        /// The index (or fd) in `imm`.
+        index: i32,
+        /// How many maps the program has.
+        count: usize,
+    },
+    /// A map-value reference (`lddw` src 2/6) to a map without direct value access, or at
+    /// an offset past the value.
+    #[error("lddw map value reference: {reason}")]
+    BadMapValue {
+        /// Why.
+        reason: &'static str,
+    },
 }
 
 /// A program checked against its program type, ready for any [`crate::Engine`].
@@ -91,6 +119,15 @@ pub struct LoadedProgram {
     program: Program,
     program_type: ProgramType,
     helpers: Arc<HelperRegistry>,
+    /// The maps its `lddw` references name, by index (src 5/6; src 1/2 by the same
+    /// number, the "fd" being the index here).
+    maps: Vec<Arc<dyn Map>>,
+    /// `(handle, index)` sorted by handle.
+    handles: Vec<(u64, usize)>,
+    /// What each map `lddw` loads, by pc.
+    lddw_values: Vec<(usize, u64)>,
+    /// Maps whose value block programs reach directly (global data), by index.
+    direct: Vec<usize>,
     cache: EngineCache,
 }
 
@@ -107,13 +144,118 @@ impl LoadedProgram {
         program_type: ProgramType,
         helpers: Arc<HelperRegistry>,
     ) -> Result<LoadedProgram, LoadError> {
-        check_resolvable(&program)?;
+        LoadedProgram::with_maps(program, program_type, helpers, Vec::new())
+    }
+
+    /// Loads `program` with its helpers and the maps its `lddw` map references name:
+    /// `lddw src=5 imm=i` (and `src=1 imm=i`) loads the handle of `maps[i]`;
+    /// `lddw src=6 imm=i, next_imm=off` (and `src=2`) the address of byte `off` of
+    /// `maps[i]`'s value (arrays of one element: global data).
+    pub fn with_maps(
+        program: Program,
+        program_type: ProgramType,
+        helpers: Arc<HelperRegistry>,
+        maps: Vec<Arc<dyn Map>>,
+    ) -> Result<LoadedProgram, LoadError> {
+        check_resolvable(&program, &helpers)?;
+        let mut lddw_values = Vec::new();
+        let mut direct = Vec::new();
+        for (pc, insn) in program.iter() {
+            let Insn::LdDw {
+                kind,
+                imm,
+                next_imm,
+                ..
+            } = insn
+            else {
+                continue;
+            };
+            if !matches!(
+                kind,
+                LdDwKind::MapFd | LdDwKind::MapIdx | LdDwKind::MapValue | LdDwKind::MapIdxValue
+            ) {
+                continue;
+            }
+            let err = |kind| LoadError { pc, insn, kind };
+            let map = usize::try_from(imm)
+                .ok()
+                .and_then(|i| maps.get(i).map(|m| (i, m)));
+            let Some((index, map)) = map else {
+                return Err(err(LoadErrorKind::UnknownMap {
+                    index: imm,
+                    count: maps.len(),
+                }));
+            };
+            let value = if matches!(kind, LdDwKind::MapFd | LdDwKind::MapIdx) {
+                map_handle(map)
+            } else {
+                let Some((ptr, len, _)) = map.direct_value() else {
+                    return Err(err(LoadErrorKind::BadMapValue {
+                        reason: "the map has no direct value access (only single-element arrays)",
+                    }));
+                };
+                let off = next_imm as u32 as usize;
+                if off >= len {
+                    return Err(err(LoadErrorKind::BadMapValue {
+                        reason: "the offset is past the map's value",
+                    }));
+                }
+                if !direct.contains(&index) {
+                    direct.push(index);
+                }
+                (ptr.as_ptr().addr() as u64).wrapping_add(off as u64)
+            };
+            lddw_values.push((pc, value));
+        }
+        let mut handles: Vec<(u64, usize)> = maps
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (map_handle(m), i))
+            .collect();
+        handles.sort_unstable();
         Ok(LoadedProgram {
             program,
             program_type,
             helpers,
+            maps,
+            handles,
+            lddw_values,
+            direct,
             cache: EngineCache::default(),
         })
+    }
+
+    /// The maps of the program, by index.
+    pub fn maps(&self) -> &[Arc<dyn Map>] {
+        &self.maps
+    }
+
+    /// The map whose handle is `handle`, among the program's.
+    #[inline]
+    pub fn map_by_handle(&self, handle: u64) -> Option<&dyn Map> {
+        let i = self
+            .handles
+            .binary_search_by_key(&handle, |&(h, _)| h)
+            .ok()?;
+        let index = self.handles.get(i)?.1;
+        self.maps.get(index).map(|m| &**m)
+    }
+
+    /// The value a map `lddw` at `pc` loads (a map handle or a value address).
+    pub fn lddw_value(&self, pc: usize) -> Option<u64> {
+        let i = self
+            .lddw_values
+            .binary_search_by_key(&pc, |&(p, _)| p)
+            .ok()?;
+        self.lddw_values.get(i).map(|&(_, v)| v)
+    }
+
+    /// The maps whose value block the program addresses directly (global data): engines
+    /// add each as a region for the whole run.
+    pub fn direct_value_maps(&self) -> impl Iterator<Item = &dyn Map> {
+        self.direct
+            .iter()
+            .filter_map(|&i| self.maps.get(i).map(|m| &**m))
     }
 
     /// The validated instructions.
@@ -169,6 +311,10 @@ impl Clone for LoadedProgram {
             program: self.program.clone(),
             program_type: self.program_type,
             helpers: Arc::clone(&self.helpers),
+            maps: self.maps.clone(),
+            handles: self.handles.clone(),
+            lddw_values: self.lddw_values.clone(),
+            direct: self.direct.clone(),
             cache: EngineCache::default(),
         }
     }
@@ -180,13 +326,14 @@ impl fmt::Debug for LoadedProgram {
             .field("program_type", &self.program_type)
             .field("slots", &self.program.len())
             .field("helpers", &self.helpers.iter().count())
+            .field("maps", &self.maps.len())
             .finish_non_exhaustive()
     }
 }
 
-/// Rejects what no engine can resolve for this loader: map and BTF pseudo loads, code
-/// addresses that miss, kfunc calls.
-fn check_resolvable(program: &Program) -> Result<(), LoadError> {
+/// Rejects what no engine can resolve: BTF-id pseudo loads, code addresses that miss,
+/// kfunc calls to unregistered BTF ids. (Map references are resolved by the caller.)
+fn check_resolvable(program: &Program, helpers: &HelperRegistry) -> Result<(), LoadError> {
     for (pc, insn) in program.iter() {
         let kind = match insn {
             Insn::LdDw {
@@ -205,14 +352,21 @@ fn check_resolvable(program: &Program) -> Result<(), LoadError> {
                 LoadErrorKind::BadCodeAddress { target }
             }
             Insn::LdDw {
-                kind: LdDwKind::Imm,
+                kind:
+                    LdDwKind::Imm
+                    | LdDwKind::MapFd
+                    | LdDwKind::MapIdx
+                    | LdDwKind::MapValue
+                    | LdDwKind::MapIdxValue,
                 ..
             } => continue,
             Insn::LdDw { kind, .. } => LoadErrorKind::UnsupportedPseudoLoad { kind },
             Insn::Call {
                 kind: CallKind::Kfunc,
                 imm,
-            } => LoadErrorKind::UnknownKfunc { btf_id: imm },
+            } if helpers.kfunc(i64::from(imm)).is_none() => {
+                LoadErrorKind::UnknownKfunc { btf_id: imm }
+            }
             _ => continue,
         };
         return Err(LoadError { pc, insn, kind });
@@ -288,12 +442,7 @@ mod tests {
         let e = LoadedProgram::new(prog(&[map, Insn::Exit]), ProgramType::Conformance)
             .expect_err("must fail");
         assert_eq!(e.pc, 0);
-        assert_eq!(
-            e.kind,
-            LoadErrorKind::UnsupportedPseudoLoad {
-                kind: LdDwKind::MapFd
-            }
-        );
+        assert_eq!(e.kind, LoadErrorKind::UnknownMap { index: 3, count: 0 });
         let kfunc = Insn::Call {
             kind: CallKind::Kfunc,
             imm: 42,

@@ -103,6 +103,24 @@ impl Map for ArrayMap {
         &self.spec
     }
 
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    /// The kernel's `array_map_direct_value_addr`: only single-element, non-per-CPU arrays
+    /// (global data sections).
+    fn direct_value(&self) -> Option<(std::ptr::NonNull<u8>, usize, bool)> {
+        if self.per_cpu() || self.spec.max_entries != 1 {
+            return None;
+        }
+        let writable = self.spec.flags & F_RDONLY_PROG == 0;
+        Some((
+            self.buf().ptr_at(self.offset(0, 0)),
+            self.spec.value_size as usize,
+            writable,
+        ))
+    }
+
     fn value_len(&self) -> usize {
         if self.per_cpu() {
             self.elem * self.slots

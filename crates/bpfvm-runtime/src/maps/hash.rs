@@ -255,6 +255,10 @@ impl Map for HashTabMap {
         &self.spec
     }
 
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
     fn value_len(&self) -> usize {
         if self.per_cpu {
             self.block

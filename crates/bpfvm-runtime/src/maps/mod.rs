@@ -327,6 +327,52 @@ pub trait Map: Send + Sync + fmt::Debug {
     /// Helper `bpf_map_delete_elem`. `NotPermitted` for `BPF_F_RDONLY_PROG` maps.
     fn prog_delete(&self, key: &[u8]) -> Result<(), MapError>;
 
+    /// `BPF_MAP_UPDATE_ELEM` without a key, and helper `bpf_map_push_elem`: adds `value`
+    /// to a queue, stack or bloom filter (`flags`: `BPF_ANY`, or `BPF_EXIST` to make room
+    /// in a full queue or stack by dropping its oldest element).
+    fn push(&self, value: &[u8], flags: u64) -> Result<(), MapError> {
+        let _ = (value, flags);
+        Err(not_supported(self.spec(), "push"))
+    }
+
+    /// `BPF_MAP_LOOKUP_AND_DELETE_ELEM` without a key, and helper `bpf_map_pop_elem`:
+    /// removes the next element of a queue or stack into `out`.
+    fn pop(&self, out: &mut [u8]) -> Result<(), MapError> {
+        let _ = out;
+        Err(not_supported(self.spec(), "pop"))
+    }
+
+    /// `BPF_MAP_LOOKUP_ELEM` without a key, and helper `bpf_map_peek_elem`: copies the next
+    /// element of a queue or stack into `value`; for a bloom filter, `value` is the input
+    /// and the answer is `Ok` (maybe present) or `NotFound` (certainly absent).
+    fn peek(&self, value: &mut [u8]) -> Result<(), MapError> {
+        let _ = value;
+        Err(not_supported(self.spec(), "peek"))
+    }
+
+    /// For map-in-map types: the inner map stored at `key` (helper `bpf_map_lookup_elem`
+    /// on an array or hash of maps returns it).
+    fn lookup_inner(&self, key: &[u8]) -> Option<std::sync::Arc<dyn Map>> {
+        let _ = key;
+        None
+    }
+
+    /// For program arrays: the program at `index` (what `bpf_tail_call` jumps to).
+    fn program_at(&self, index: u32) -> Option<std::sync::Arc<crate::LoadedProgram>> {
+        let _ = index;
+        None
+    }
+
+    /// For array maps that support direct value access (`lddw src=2/6`, global data):
+    /// the value block of element 0 and whether programs may write it.
+    fn direct_value(&self) -> Option<(NonNull<u8>, usize, bool)> {
+        None
+    }
+
+    /// The map as `Any`, so hosts and helpers can reach a concrete map type's own API
+    /// (a ring buffer's consumer, a program array's setter).
+    fn as_any(&self) -> &dyn std::any::Any;
+
     /// Every key, by iterating with [`Map::next_key`] (a convenience for hosts and tests).
     fn keys(&self) -> Result<Vec<Vec<u8>>, MapError> {
         let mut keys = Vec::new();
@@ -359,6 +405,11 @@ pub fn create_map(spec: &MapSpec, config: &MapConfig) -> Result<Box<dyn Map>, Ma
             "{other} maps are not implemented in user space"
         ))),
     }
+}
+
+/// `NotSupported` for an operation a map type does not have.
+pub(crate) fn not_supported(spec: &MapSpec, op: &str) -> MapError {
+    MapError::NotSupported(format!("{} maps do not support {op}", spec.map_type))
 }
 
 const ACCESS_FLAGS: u32 = F_RDONLY | F_WRONLY | F_RDONLY_PROG | F_WRONLY_PROG;

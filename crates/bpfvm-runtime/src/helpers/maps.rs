@@ -1,0 +1,162 @@
+//! Map helpers: lookup, update, delete, push, pop, peek.
+
+use bpfvm_abi::MapType;
+
+use super::builtin::{BuiltinHelper, all};
+use super::{HelperContext, HelperFn};
+use crate::run::RunState;
+use crate::{FaultKind, RegionKind};
+
+const fn h(id: u32, name: &'static str, func: HelperFn) -> BuiltinHelper {
+    BuiltinHelper {
+        id,
+        name,
+        func,
+        available: all,
+    }
+}
+
+/// This area's helpers.
+pub(super) const HELPERS: &[BuiltinHelper] = &[
+    h(1, "map_lookup_elem", map_lookup_elem),
+    h(2, "map_update_elem", map_update_elem),
+    h(3, "map_delete_elem", map_delete_elem),
+    h(87, "map_push_elem", map_push_elem),
+    h(88, "map_pop_elem", map_pop_elem),
+    h(89, "map_peek_elem", map_peek_elem),
+];
+
+/// A helper's return value for a map result: 0, or the negative errno.
+pub(super) fn ret(r: Result<(), bpfvm_abi::MapError>) -> u64 {
+    match r {
+        Ok(()) => 0,
+        Err(e) => e.helper_return() as u64,
+    }
+}
+
+/// Reads `len` bytes at `addr` into a stack buffer (or the heap past 64 bytes) and calls
+/// `f` with them.
+pub(super) fn with_bytes<R>(
+    ctx: &mut HelperContext<'_, '_>,
+    addr: u64,
+    len: usize,
+    f: impl FnOnce(&mut HelperContext<'_, '_>, &[u8]) -> R,
+) -> Result<R, FaultKind> {
+    let mut small = [0u8; 64];
+    if len <= small.len() {
+        let buf = &mut small[..len];
+        ctx.regions.read_bytes(addr, buf)?;
+        return Ok(f(ctx, buf));
+    }
+    let v = ctx.read_vec(addr, len)?;
+    Ok(f(ctx, &v))
+}
+
+fn map_lookup_elem(ctx: &mut HelperContext<'_, '_>, a: [u64; 5]) -> Result<u64, FaultKind> {
+    let id = ctx.id;
+    let (key_size, map_type) = {
+        let map = ctx.run.map(a[0]).ok_or(RunState::no_map(id))?;
+        (map.spec().key_size as usize, map.spec().map_type)
+    };
+    with_bytes(ctx, a[1], key_size, |ctx, key| {
+        if matches!(map_type, MapType::ArrayOfMaps | MapType::HashOfMaps) {
+            let inner = ctx.run.map(a[0]).and_then(|m| m.lookup_inner(key));
+            return inner.map_or(0, |m| ctx.run.acquire(m));
+        }
+        let run = &*ctx.run;
+        let Some(v) = run
+            .map(a[0])
+            .and_then(|m| m.lookup_value(key, run.cpu, run.guard))
+        else {
+            return 0;
+        };
+        // SAFETY: the value was found under the run's guard, which outlives the run's
+        // regions, so its memory stays allocated for them even if it is deleted or the map
+        // dropped (the maps' reclamation invariant); programs, other runs and the host
+        // access map values only atomically (the maps' access invariant).
+        unsafe {
+            ctx.regions
+                .add_shared(RegionKind::MapValue, v.as_ptr(), v.len(), v.is_writable())
+        }
+    })
+}
+
+fn map_update_elem(ctx: &mut HelperContext<'_, '_>, a: [u64; 5]) -> Result<u64, FaultKind> {
+    let id = ctx.id;
+    let (key_size, value_size) = {
+        let map = ctx.run.map(a[0]).ok_or(RunState::no_map(id))?;
+        (map.spec().key_size as usize, map.spec().value_size as usize)
+    };
+    let key = with_bytes(ctx, a[1], key_size, |_, k| k.to_vec())?;
+    with_bytes(ctx, a[2], value_size, |ctx, value| {
+        let run = &*ctx.run;
+        let map = run.map(a[0]).ok_or(RunState::no_map(id))?;
+        Ok(ret(map.prog_update(&key, value, a[3], run.cpu)))
+    })?
+}
+
+fn map_delete_elem(ctx: &mut HelperContext<'_, '_>, a: [u64; 5]) -> Result<u64, FaultKind> {
+    let id = ctx.id;
+    let key_size = ctx
+        .run
+        .map(a[0])
+        .ok_or(RunState::no_map(id))?
+        .spec()
+        .key_size as usize;
+    with_bytes(ctx, a[1], key_size, |ctx, key| {
+        let map = ctx.run.map(a[0]).ok_or(RunState::no_map(id))?;
+        Ok(ret(map.prog_delete(key)))
+    })?
+}
+
+fn value_size(ctx: &HelperContext<'_, '_>, handle: u64) -> Result<usize, FaultKind> {
+    Ok(ctx
+        .run
+        .map(handle)
+        .ok_or(RunState::no_map(ctx.id))?
+        .spec()
+        .value_size as usize)
+}
+
+fn map_push_elem(ctx: &mut HelperContext<'_, '_>, a: [u64; 5]) -> Result<u64, FaultKind> {
+    let id = ctx.id;
+    let len = value_size(ctx, a[0])?;
+    with_bytes(ctx, a[1], len, |ctx, value| {
+        let map = ctx.run.map(a[0]).ok_or(RunState::no_map(id))?;
+        Ok(ret(map.push(value, a[2])))
+    })?
+}
+
+fn map_pop_elem(ctx: &mut HelperContext<'_, '_>, a: [u64; 5]) -> Result<u64, FaultKind> {
+    let id = ctx.id;
+    let len = value_size(ctx, a[0])?;
+    ctx.regions.check(a[1], len, true)?;
+    let mut out = vec![0u8; len];
+    let r = ctx.run.map(a[0]).ok_or(RunState::no_map(id))?.pop(&mut out);
+    if r.is_ok() {
+        ctx.regions.write_bytes(a[1], &out)?;
+    }
+    Ok(ret(r))
+}
+
+fn map_peek_elem(ctx: &mut HelperContext<'_, '_>, a: [u64; 5]) -> Result<u64, FaultKind> {
+    let id = ctx.id;
+    let len = value_size(ctx, a[0])?;
+    let bloom = ctx.run.map(a[0]).map(|m| m.spec().map_type) == Some(MapType::BloomFilter);
+    if bloom {
+        let mut value = ctx.read_vec(a[1], len)?;
+        let map = ctx.run.map(a[0]).ok_or(RunState::no_map(id))?;
+        return Ok(ret(map.peek(&mut value)));
+    }
+    ctx.regions.check(a[1], len, true)?;
+    let mut out = vec![0u8; len];
+    let r = ctx
+        .run
+        .map(a[0])
+        .ok_or(RunState::no_map(id))?
+        .peek(&mut out);
+    if r.is_ok() {
+        ctx.regions.write_bytes(a[1], &out)?;
+    }
+    Ok(ret(r))
+}

@@ -1,0 +1,183 @@
+//! The state of one run that helpers share with the engine: the program and its maps, the
+//! epoch guard, the CPU slot, the environment, and what helpers leave for the engine or
+//! for cleanup (a requested tail call, held spin locks, pending ring-buffer records).
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::env::Environment;
+use crate::maps::{Map, RunGuard};
+use crate::{FaultKind, LoadedProgram, Regions};
+
+/// The kernel's `MAX_TAIL_CALL_CNT`: a run may tail-call at most 33 times.
+pub const MAX_TAIL_CALLS: u32 = 33;
+
+/// What a run may still need to clean up after its program stops, whatever way it stops.
+pub trait Pending: Send + Sync + fmt::Debug {
+    /// Undoes the pending operation (a ring-buffer record is discarded).
+    fn abandon(&self, addr: u64);
+}
+
+/// The state of one run, shared by the engine and the helpers it calls.
+#[derive(Debug)]
+pub struct RunState<'a> {
+    root: &'a LoadedProgram,
+    /// Programs entered by tail calls, kept alive for the run (program `i + 1`).
+    tail_programs: Vec<Arc<LoadedProgram>>,
+    /// Which program runs now: 0 the root, `i + 1` the `i`th tail-called one.
+    current: usize,
+    /// The epoch pinned for the whole run: value memory found under it stays valid.
+    pub guard: &'a RunGuard,
+    /// The per-CPU slot of this run (what `bpf_get_smp_processor_id` returns).
+    pub cpu: usize,
+    /// Clocks, random numbers, the task, the trace sink.
+    pub env: &'a dyn Environment,
+    /// Maps reached during the run through map-in-map lookups, kept alive for it.
+    acquired: Vec<Arc<dyn Map>>,
+    /// Set by `bpf_tail_call`: the program to continue with. The engine takes it.
+    pub tail_call: Option<Arc<LoadedProgram>>,
+    /// Tail calls made so far.
+    pub tail_calls: u32,
+    /// The address of the `bpf_spin_lock` this run holds (the kernel allows one at a time).
+    pub held_lock: Option<u64>,
+    /// Reserved ring-buffer records not yet submitted or discarded.
+    pub pending: Vec<(Arc<dyn Pending>, u64)>,
+    /// A request from a callback-taking helper (`bpf_loop`) for the engine.
+    pub callback: Option<CallbackRequest>,
+}
+
+/// `bpf_loop(nr_loops, callback, ctx, flags)` asks the engine to call `callback(i, ctx)`
+/// for `i` in `0..nr_loops` until it returns 1; the helper's result is the number of
+/// iterations made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallbackRequest {
+    /// The pc of the callback function.
+    pub pc: usize,
+    /// Iterations to make.
+    pub iterations: u64,
+    /// The callback's second argument.
+    pub ctx: u64,
+}
+
+impl<'a> RunState<'a> {
+    /// The state of a run of `program` on slot `cpu`.
+    pub fn new(
+        program: &'a LoadedProgram,
+        guard: &'a RunGuard,
+        cpu: usize,
+        env: &'a dyn Environment,
+    ) -> RunState<'a> {
+        RunState {
+            root: program,
+            tail_programs: Vec::new(),
+            current: 0,
+            guard,
+            cpu,
+            env,
+            acquired: Vec::new(),
+            tail_call: None,
+            tail_calls: 0,
+            held_lock: None,
+            pending: Vec::new(),
+            callback: None,
+        }
+    }
+
+    /// The program running now.
+    pub fn program(&self) -> &LoadedProgram {
+        self.current
+            .checked_sub(1)
+            .and_then(|i| self.tail_programs.get(i))
+            .map_or(self.root, |p| p)
+    }
+
+    /// The index of the program running now (0: the first; see [`RunState::program_at`]).
+    pub fn current(&self) -> usize {
+        self.current
+    }
+
+    /// Program `index` of the run (0: the first, `i + 1`: the `i`th tail-called), shared.
+    /// `None` for index 0 (the first is borrowed, not shared) or an unknown index.
+    pub fn program_at(&self, index: usize) -> Option<Arc<LoadedProgram>> {
+        self.tail_programs.get(index.checked_sub(1)?).cloned()
+    }
+
+    /// Makes program `index` the running one (engines, when returning into a frame of
+    /// another program).
+    pub fn set_current(&mut self, index: usize) {
+        if index <= self.tail_programs.len() {
+            self.current = index;
+        }
+    }
+
+    /// Makes `next` the running program (the engine, on a tail call), keeps it alive for
+    /// the rest of the run, and returns its index.
+    pub fn enter_tail_call(&mut self, next: Arc<LoadedProgram>) -> usize {
+        self.tail_programs.push(next);
+        self.current = self.tail_programs.len();
+        self.current
+    }
+
+    /// The map a program holds as `handle` (the value its `lddw` map reference loaded, or
+    /// a map-in-map lookup returned).
+    pub fn map(&self, handle: u64) -> Option<&dyn Map> {
+        if let Some(m) = self.program().map_by_handle(handle) {
+            return Some(m);
+        }
+        if let Some(m) = self.root.map_by_handle(handle) {
+            return Some(m);
+        }
+        self.acquired
+            .iter()
+            .find(|m| map_handle(m) == handle)
+            .map(|m| &**m)
+    }
+
+    /// The `Arc` of the map `handle`, for helpers that keep it beyond the call.
+    pub fn map_arc(&self, handle: u64) -> Option<Arc<dyn Map>> {
+        self.program()
+            .maps()
+            .iter()
+            .chain(self.root.maps())
+            .chain(&self.acquired)
+            .find(|m| map_handle(m) == handle)
+            .cloned()
+    }
+
+    /// Keeps `map` alive for the run and returns its handle (a map-in-map lookup).
+    pub fn acquire(&mut self, map: Arc<dyn Map>) -> u64 {
+        let handle = map_handle(&map);
+        if self.map(handle).is_none() {
+            self.acquired.push(map);
+        }
+        handle
+    }
+
+    /// Ends the run's obligations after the program stopped (normally or by a fault):
+    /// pending ring-buffer records are discarded, a held spin lock is released.
+    pub fn cleanup(&mut self, regions: &mut Regions<'_>) {
+        for (owner, addr) in self.pending.drain(..) {
+            owner.abandon(addr);
+            regions.remove_shared(addr);
+        }
+        if let Some(addr) = self.held_lock.take() {
+            // Releasing is a store of 0 to the lock word; if the program's memory is gone
+            // there is nothing to release.
+            let _ = regions.store_release(addr, 4, 0);
+        }
+    }
+
+    /// Faults a helper can raise for a missing map handle.
+    pub fn no_map(id: u32) -> FaultKind {
+        FaultKind::HelperFailed {
+            id,
+            reason: "the map argument is not a map of this program",
+        }
+    }
+}
+
+/// The handle a program sees for a map: the address of the map object, as the kernel's
+/// `struct bpf_map *`. Programs never dereference it; helpers look it up.
+pub fn map_handle(map: &Arc<dyn Map>) -> u64 {
+    Arc::as_ptr(map).cast::<u8>().addr() as u64
+}
