@@ -46,6 +46,10 @@ pub struct LoadOptions<'a> {
     /// Leave externs nothing resolves as 0 (and [`ExternSpec::resolved`] false) instead of
     /// failing: for inspecting and disassembling, not for running.
     pub allow_unresolved_externs: bool,
+    /// Kfuncs the host provides, by name, with the id a `call` (src 2) gets: consulted
+    /// when the target BTF has no function of that name (bpfvm's engines call the host
+    /// function registered under the id).
+    pub host_kfuncs: BTreeMap<String, u32>,
 }
 
 /// A source line of an instruction.
@@ -757,11 +761,14 @@ fn resolve_externs(
             ExternKind::Ksym => {
                 let target = opts.target_btf;
                 if p.is_call {
-                    let id = target.and_then(|t| t.find(Kind::Func, &sym.name));
+                    let id = target
+                        .and_then(|t| t.find(Kind::Func, &sym.name))
+                        .map(|id| id.0)
+                        .or_else(|| opts.host_kfuncs.get(&sym.name).copied());
                     match id {
                         Some(id) => {
                             linked.insns[p.pc].src = PSEUDO_KFUNC_CALL;
-                            linked.insns[p.pc].imm = id.0 as i32;
+                            linked.insns[p.pc].imm = id as i32;
                             ext.resolved = true;
                         }
                         None if opts.allow_unresolved_externs => {
