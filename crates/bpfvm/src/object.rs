@@ -462,6 +462,25 @@ impl Object {
         })
     }
 
+    /// Every map's entries (`key -> value`, per-CPU values with all slots back to back),
+    /// by name: what `bpftool map dump` shows, and the map part of an
+    /// [`bpfvm_object::ObjectRun`] for comparing engines. Maps that cannot be iterated
+    /// from the host (ring buffers, queues, program arrays…) are left out.
+    pub fn map_contents(&self) -> BTreeMap<String, bpfvm_object::MapContents> {
+        let mut out = BTreeMap::new();
+        for (name, map) in &self.maps {
+            let Ok(keys) = map.keys() else { continue };
+            let mut contents = bpfvm_object::MapContents::new();
+            for k in keys {
+                if let Ok(v) = map.lookup(&k) {
+                    contents.insert(k, v);
+                }
+            }
+            out.insert(name.clone(), contents);
+        }
+        out
+    }
+
     /// Fills statically initialized program arrays and maps of maps.
     fn fill_slots(&self, linked: &bpfvm_object::Object) -> Result<(), Error> {
         for (spec, (name, map)) in linked.maps.iter().zip(&self.maps) {
@@ -529,6 +548,16 @@ impl std::fmt::Debug for Program {
 }
 
 impl Program {
+    /// A program from a loaded one (built by the host from bytecode, say), on the
+    /// interpreter.
+    pub fn from_loaded(name: &str, loaded: Arc<LoadedProgram>) -> Program {
+        Program {
+            name: name.to_string(),
+            loaded,
+            engine: Arc::new(Interpreter::new()),
+        }
+    }
+
     /// Its name.
     pub fn name(&self) -> &str {
         &self.name
