@@ -49,6 +49,7 @@ mod map;
 mod object;
 mod probe;
 mod prog;
+mod shared_map;
 mod sys;
 mod verdict;
 
@@ -69,5 +70,6 @@ pub use prog::{
     AttachType, BtfRecords, F_ANY_ALIGNMENT, F_SLEEPABLE, F_STRICT_ALIGNMENT, F_TEST_RND_HI32,
     F_XDP_HAS_FRAGS, Prog, ProgInfo, ProgLoad, ProgType, TestRun, TestRunResult,
 };
+pub use shared_map::KernelMap;
 pub use sys::{ATTR_SIZE, Attr, Bpf, Cmd, Errno, Syscall};
 pub use verdict::{Verdict, VerifierStats};

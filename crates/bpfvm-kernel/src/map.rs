@@ -366,6 +366,31 @@ impl Bpf {
         Ok(map)
     }
 
+    /// Adopts an open map file descriptor, taking its shape from the kernel
+    /// (`BPF_OBJ_GET_INFO_BY_FD`); a descriptor that is not a map is an error.
+    pub fn map_from_fd(&self, fd: OwnedFd) -> Result<Map, KernelError> {
+        let mut map = Map {
+            bpf: self.clone(),
+            fd,
+            map_type: MapType(0),
+            key_size: 0,
+            value_size: 0,
+            max_entries: 0,
+            value_len: 0,
+        };
+        let info = map.info()?;
+        map.map_type = info.map_type;
+        map.key_size = info.key_size as usize;
+        map.value_size = info.value_size as usize;
+        map.max_entries = info.max_entries;
+        map.value_len = if info.map_type.is_per_cpu() {
+            map.value_size.next_multiple_of(8) * possible_cpus()?
+        } else {
+            map.value_size
+        };
+        Ok(map)
+    }
+
     /// Creates a map (`BPF_MAP_CREATE`).
     pub fn map_create(&self, spec: &MapCreate<'_>) -> Result<Map, KernelError> {
         let mut attr = spec.attr()?;

@@ -259,6 +259,17 @@ impl<'a> ValueRef<'a> {
         }
     }
 
+    /// A value reference for a [`Map`] implemented outside this crate (kernel-backed maps).
+    ///
+    /// # Safety
+    /// `ptr` must point to `len` bytes (8-byte aligned) that stay allocated, at this
+    /// address, until the [`RunGuard`] the reference is handed out under is dropped, and
+    /// that everything else accesses only atomically (or, for memory the kernel shares,
+    /// as the kernel's own programs do); when `writable`, programs may write them.
+    pub unsafe fn from_raw(ptr: NonNull<u8>, len: usize, writable: bool) -> ValueRef<'a> {
+        ValueRef::new(ptr, len, writable)
+    }
+
     /// Address of the first byte (8-byte aligned).
     pub fn addr(&self) -> u64 {
         self.ptr.as_ptr().addr() as u64
