@@ -148,6 +148,10 @@ fn mmapable_array_counter_is_shared() {
     }
     assert_eq!(kernel.join().expect("kernel thread"), 2);
     let want = u64::from(KERNEL_RUNS) + BPFVM_RUNS;
+    println!(
+        "counter after {KERNEL_RUNS} kernel runs and {BPFVM_RUNS} bpfvm runs: {}",
+        u64_of(&map.lookup(&0u32.to_ne_bytes()).expect("lookup"))
+    );
     // Through the syscall, and through the shared mapping (direct value access).
     assert_eq!(
         u64_of(&map.lookup(&0u32.to_ne_bytes()).expect("lookup")),
@@ -336,4 +340,35 @@ fn adopt_from_pin_and_fd() {
     c.update(&2u32.to_ne_bytes(), &6u64.to_ne_bytes(), UPDATE_NOEXIST)
         .expect("update");
     assert_eq!(u64_of(&a.lookup(&2u32.to_ne_bytes()).expect("2")), 6);
+}
+
+/// Queues and bloom filters through the host API: the kernel's push/pop/peek semantics.
+#[test]
+fn queue_and_bloom_filter() {
+    if !bpfvm_kernel::kernel_available_for_test("queue_and_bloom_filter") {
+        return;
+    }
+    let bpf = Bpf::new();
+    let q = KernelMap::create(&bpf, &MapSpec::new(MapType::Queue, 0, 4, 2)).expect("queue");
+    q.push(&1u32.to_ne_bytes(), UPDATE_ANY).expect("push 1");
+    q.push(&2u32.to_ne_bytes(), UPDATE_ANY).expect("push 2");
+    assert!(matches!(
+        q.push(&3u32.to_ne_bytes(), UPDATE_ANY),
+        Err(MapError::TooBig(_))
+    ));
+    let mut out = [0u8; 4];
+    q.peek(&mut out).expect("peek");
+    assert_eq!(u32::from_ne_bytes(out), 1);
+    q.pop(&mut out).expect("pop");
+    assert_eq!(u32::from_ne_bytes(out), 1);
+    q.pop(&mut out).expect("pop");
+    assert_eq!(u32::from_ne_bytes(out), 2);
+    assert_eq!(q.pop(&mut out), Err(MapError::NotFound));
+
+    let bloom =
+        KernelMap::create(&bpf, &MapSpec::new(MapType::BloomFilter, 0, 8, 1000)).expect("bloom");
+    bloom.push(&5u64.to_ne_bytes(), UPDATE_ANY).expect("push");
+    assert_eq!(bloom.peek(&mut 5u64.to_ne_bytes()), Ok(()));
+    // One element in 1000 entries' worth of bits: a false positive here is vanishingly rare.
+    assert_eq!(bloom.peek(&mut 6u64.to_ne_bytes()), Err(MapError::NotFound));
 }
