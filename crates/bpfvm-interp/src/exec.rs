@@ -33,8 +33,12 @@ struct LoopState {
     done: u64,
     /// Iterations asked for.
     total: u64,
-    /// The callback's second argument.
+    /// The callback's context argument.
     ctx: u64,
+    /// The `bpf_for_each_map_elem` walk, if this is one.
+    walk: Option<usize>,
+    /// The walk's next element index.
+    next: usize,
 }
 
 /// A caller's state saved by a local call.
@@ -467,19 +471,30 @@ fn segment<T: Tracer>(
                     pc: cb,
                     iterations,
                     ctx,
+                    for_each,
                 }) = m.run.callback.take()
                 {
-                    if iterations > 0 {
+                    // The first call's arguments, if there is a first call.
+                    let first = match for_each {
+                        None if iterations > 0 => Some((0, [0, ctx, 0, 0])),
+                        None => None,
+                        Some(w) => m
+                            .run
+                            .for_each_args(w, 0, m.regions)
+                            .map(|(i, [map, k, v])| (i, [map, k, v, ctx])),
+                    };
+                    if let Some((index, args)) = first {
                         if let Some(f) = m.frames.get_mut(depth) {
                             f.looping = Some(LoopState {
                                 pc: cb,
                                 done: 1,
                                 total: iterations,
                                 ctx,
+                                walk: for_each,
+                                next: index + 1,
                             });
                         }
-                        regs[1] = 0;
-                        regs[2] = ctx;
+                        [regs[1], regs[2], regs[3], regs[4]] = args;
                         call_local!(cb);
                     }
                 }
@@ -702,24 +717,39 @@ fn segment<T: Tracer>(
                 [regs[6], regs[7], regs[8], regs[9]] = f.saved;
                 regs[10] = try_mem!(m.regions.set_stack_depth(depth));
                 if let Some(mut l) = f.looping {
-                    // A `bpf_loop` callback returned: stop on non-zero or after the last
-                    // iteration (returning the iterations made), or call it again.
-                    if regs[0] != 0 || l.done >= l.total {
-                        if let Some(fr) = m.frames.get_mut(depth) {
-                            fr.looping = None;
-                        }
-                        regs[0] = l.done;
+                    // A `bpf_loop` or `bpf_for_each_map_elem` callback returned: stop on
+                    // non-zero or after the last element (returning the calls made), or
+                    // call it again.
+                    let again = if regs[0] != 0 || l.done >= l.total {
+                        None
                     } else {
-                        regs[1] = l.done;
-                        regs[2] = l.ctx;
-                        l.done += 1;
-                        if let Some(fr) = m.frames.get_mut(depth) {
-                            fr.looping = Some(l);
+                        match l.walk {
+                            None => Some((l.next, [l.done, l.ctx, 0, 0])),
+                            Some(w) => m
+                                .run
+                                .for_each_args(w, l.next, m.regions)
+                                .map(|(i, [map, k, v])| (i, [map, k, v, l.ctx])),
                         }
-                        pc = f.return_pc;
-                        trace_step!();
-                        call_local!(l.pc);
-                        continue;
+                    };
+                    match again {
+                        None => {
+                            if let Some(fr) = m.frames.get_mut(depth) {
+                                fr.looping = None;
+                            }
+                            regs[0] = l.done;
+                        }
+                        Some((index, args)) => {
+                            [regs[1], regs[2], regs[3], regs[4]] = args;
+                            l.done += 1;
+                            l.next = index + 1;
+                            if let Some(fr) = m.frames.get_mut(depth) {
+                                fr.looping = Some(l);
+                            }
+                            pc = f.return_pc;
+                            trace_step!();
+                            call_local!(l.pc);
+                            continue;
+                        }
                     }
                 }
                 pc = f.return_pc;

@@ -4,10 +4,11 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::env::Environment;
 use crate::maps::{Map, RunGuard};
-use crate::{FaultKind, LoadedProgram, Regions};
+use crate::{FaultKind, LoadedProgram, RegionKind, Regions};
 
 /// The kernel's `MAX_TAIL_CALL_CNT`: a run may tail-call at most 33 times.
 pub const MAX_TAIL_CALLS: u32 = 33;
@@ -16,6 +17,12 @@ pub const MAX_TAIL_CALLS: u32 = 33;
 pub trait Pending: Send + Sync + fmt::Debug {
     /// Undoes the pending operation (a ring-buffer record is discarded).
     fn abandon(&self, addr: u64);
+
+    /// The owner as `Any`, so the helper that completes the operation (`bpf_ringbuf_submit`)
+    /// can reach its concrete type; `None` when it has no such use.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }
 
 /// The state of one run, shared by the engine and the helpers it calls.
@@ -44,19 +51,38 @@ pub struct RunState<'a> {
     pub pending: Vec<(Arc<dyn Pending>, u64)>,
     /// A request from a callback-taking helper (`bpf_loop`) for the engine.
     pub callback: Option<CallbackRequest>,
+    /// `bpf_for_each_map_elem` walks of this run (kept to the end: programs may hold
+    /// pointers to their key buffers).
+    walks: Vec<ForEachWalk>,
 }
 
-/// `bpf_loop(nr_loops, callback, ctx, flags)` asks the engine to call `callback(i, ctx)`
-/// for `i` in `0..nr_loops` until it returns 1; the helper's result is the number of
-/// iterations made.
+/// A callback-taking helper asks the engine to call a function of the program
+/// repeatedly, until it returns non-zero or the iterations run out; the helper's result
+/// is the number of calls made.
+/// - `bpf_loop(nr_loops, callback, ctx, flags)`: `callback(i, ctx)` for `i` in
+///   `0..nr_loops` (`for_each` is `None`).
+/// - `bpf_for_each_map_elem(map, callback, ctx, flags)`: `callback(map, key, value, ctx)`
+///   for each element (`for_each` names the walk; arguments from
+///   [`RunState::for_each_args`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CallbackRequest {
     /// The pc of the callback function.
     pub pc: usize,
-    /// Iterations to make.
+    /// Iterations to make (elements to visit).
     pub iterations: u64,
-    /// The callback's second argument.
+    /// The callback's context argument.
     pub ctx: u64,
+    /// The map walk, for `bpf_for_each_map_elem`.
+    pub for_each: Option<usize>,
+}
+
+/// A `bpf_for_each_map_elem` walk: the map and the keys it had when the walk began.
+#[derive(Debug)]
+struct ForEachWalk {
+    map: u64,
+    keys: Vec<Vec<u8>>,
+    /// Where the current key is put for the callback (kept for the whole run).
+    key_buf: Box<[AtomicU8]>,
 }
 
 impl<'a> RunState<'a> {
@@ -80,6 +106,56 @@ impl<'a> RunState<'a> {
             held_lock: None,
             pending: Vec::new(),
             callback: None,
+            walks: Vec::new(),
+        }
+    }
+
+    /// Starts a map walk over `keys` of map `handle`; its id for [`CallbackRequest`].
+    pub fn start_for_each(&mut self, handle: u64, keys: Vec<Vec<u8>>, key_size: usize) -> usize {
+        self.walks.push(ForEachWalk {
+            map: handle,
+            keys,
+            key_buf: (0..key_size.max(1)).map(|_| AtomicU8::new(0)).collect(),
+        });
+        self.walks.len() - 1
+    }
+
+    /// The callback arguments `(map, key, value)` for element `index` of walk `walk`, or
+    /// of the next element still present (keys deleted since the walk began are
+    /// skipped), with the index used; `None` when the walk is over.
+    pub fn for_each_args(
+        &self,
+        walk: usize,
+        mut index: usize,
+        regions: &mut Regions<'a>,
+    ) -> Option<(usize, [u64; 3])> {
+        let w = self.walks.get(walk)?;
+        let map = self.map(w.map)?;
+        loop {
+            let key = w.keys.get(index)?;
+            if let Some(v) = map.lookup_value(key, self.cpu, self.guard) {
+                for (d, b) in w.key_buf.iter().zip(key) {
+                    d.store(*b, Ordering::Relaxed);
+                }
+                let key_ptr = w.key_buf.as_ptr().cast::<u8>().cast_mut();
+                // SAFETY: the key buffer is owned by this state, which lives longer than
+                // the run's regions (the engine declares the state first), is never
+                // reallocated, and is written only atomically. The value was found under
+                // the run's guard (the maps' reclamation and access invariants, as in
+                // helper `bpf_map_lookup_elem`).
+                let (k, val) = unsafe {
+                    let k = regions.add_shared(RegionKind::Host, key_ptr, key.len(), false);
+                    let val = regions.add_shared(
+                        RegionKind::MapValue,
+                        v.as_ptr(),
+                        v.len(),
+                        v.is_writable(),
+                    );
+                    (k, val)
+                };
+                return Some((index, [w.map, k, val]));
+            }
+            index += 1;
         }
     }
 

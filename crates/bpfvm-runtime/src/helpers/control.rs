@@ -22,6 +22,7 @@ pub(super) const HELPERS: &[BuiltinHelper] = &[
     h(12, "tail_call", tail_call),
     h(93, "spin_lock", spin_lock),
     h(94, "spin_unlock", spin_unlock),
+    h(164, "for_each_map_elem", for_each_map_elem),
     h(181, "loop", bpf_loop),
 ];
 
@@ -73,6 +74,34 @@ fn bpf_loop(ctx: &mut HelperContext<'_, '_>, a: [u64; 5]) -> Result<u64, FaultKi
         pc,
         iterations: a[0],
         ctx: a[2],
+        for_each: None,
+    });
+    Ok(0)
+}
+
+/// `bpf_for_each_map_elem(map, callback, callback_ctx, flags)`: the engine calls
+/// `callback(map, key, value, callback_ctx)` for each element present when the walk
+/// began (still present when reached) until it returns non-zero; the helper returns the
+/// number of calls. `-EINVAL` for flags; per-CPU maps give this CPU's value.
+fn for_each_map_elem(ctx: &mut HelperContext<'_, '_>, a: [u64; 5]) -> Result<u64, FaultKind> {
+    if a[3] != 0 {
+        return Ok(EINVAL);
+    }
+    let Some(pc) = ctx.run.program().pc_of_code_address(a[1]) else {
+        return Err(ctx.fail("the callback is not a function of this program"));
+    };
+    let map = ctx.run.map(a[0]).ok_or(RunState::no_map(ctx.id))?;
+    let key_size = map.spec().key_size as usize;
+    let keys = map
+        .keys()
+        .map_err(|_| ctx.fail("the map cannot be walked"))?;
+    let n = keys.len() as u64;
+    let walk = ctx.run.start_for_each(a[0], keys, key_size);
+    ctx.run.callback = Some(CallbackRequest {
+        pc,
+        iterations: n,
+        ctx: a[2],
+        for_each: Some(walk),
     });
     Ok(0)
 }
