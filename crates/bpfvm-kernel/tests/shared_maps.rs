@@ -372,3 +372,16 @@ fn queue_and_bloom_filter() {
     // One element in 1000 entries' worth of bits: a false positive here is vanishingly rare.
     assert_eq!(bloom.peek(&mut 6u64.to_ne_bytes()), Err(MapError::NotFound));
 }
+
+/// The kernel refuses to freeze an array while a writable mapping of it exists.
+#[test]
+fn freeze_is_refused_while_mapped_writable() {
+    if !bpfvm_kernel::kernel_available_for_test("freeze_is_refused_while_mapped_writable") {
+        return;
+    }
+    let mut spec = MapSpec::new(MapType::Array, 4, 8, 1);
+    spec.flags = F_MMAPABLE;
+    let map = KernelMap::create(&Bpf::new(), &spec).expect("create");
+    let err = map.kernel_map().freeze().expect_err("mapped writable");
+    assert_eq!(err.errno(), Some(bpfvm_kernel::Errno(16)), "EBUSY: {err}");
+}
