@@ -270,6 +270,13 @@ pub enum MapError {
     /// Busy (`EBUSY`): a lock could not be taken.
     #[error("busy (EBUSY)")]
     Busy,
+    /// No room left (`ENOSPC`): a full LPM trie on insert.
+    #[error("{0} (ENOSPC)")]
+    NoSpace(String),
+    /// The operation is not supported by this map type, as POSIX says it (`EOPNOTSUPP`,
+    /// 95): bloom filters' delete, pop and get-next-key.
+    #[error("{0} (EOPNOTSUPP)")]
+    OpNotSupported(String),
 }
 
 impl MapError {
@@ -284,6 +291,8 @@ impl MapError {
             MapError::NotPermitted(_) => 1,
             MapError::NotSupported(_) => 524,
             MapError::Busy => 16,
+            MapError::NoSpace(_) => 28,
+            MapError::OpNotSupported(_) => 95,
         }
     }
 

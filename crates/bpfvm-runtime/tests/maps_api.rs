@@ -192,7 +192,7 @@ fn hash_iteration_survives_deleting_the_current_key() {
 
 #[test]
 fn unsupported_types_are_refused() {
-    let spec = MapSpec::new(MapType::Queue, 0, 8, 4);
+    let spec = MapSpec::new(MapType::StackTrace, 4, 8, 4);
     assert!(matches!(
         create_map(&spec, &MapConfig::default()),
         Err(MapError::NotSupported(_))

@@ -133,7 +133,8 @@ fn map_pop_elem(ctx: &mut HelperContext<'_, '_>, a: [u64; 5]) -> Result<u64, Fau
     ctx.regions.check(a[1], len, true)?;
     let mut out = vec![0u8; len];
     let r = ctx.run.map(a[0]).ok_or(RunState::no_map(id))?.pop(&mut out);
-    if r.is_ok() {
+    // The kernel zeroes the buffer of an empty queue or stack (`ENOENT`).
+    if matches!(r, Ok(()) | Err(bpfvm_abi::MapError::NotFound)) {
         ctx.regions.write_bytes(a[1], &out)?;
     }
     Ok(ret(r))
@@ -155,7 +156,8 @@ fn map_peek_elem(ctx: &mut HelperContext<'_, '_>, a: [u64; 5]) -> Result<u64, Fa
         .map(a[0])
         .ok_or(RunState::no_map(id))?
         .peek(&mut out);
-    if r.is_ok() {
+    // The kernel zeroes the buffer of an empty queue or stack (`ENOENT`).
+    if matches!(r, Ok(()) | Err(bpfvm_abi::MapError::NotFound)) {
         ctx.regions.write_bytes(a[1], &out)?;
     }
     Ok(ret(r))

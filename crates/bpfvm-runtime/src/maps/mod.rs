@@ -94,8 +94,13 @@
 //! ```
 
 mod array;
+mod bloom;
 mod buf;
 mod hash;
+mod lpm;
+mod mapinmap;
+mod progarray;
+mod queue;
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -105,7 +110,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use array::ArrayMap;
 pub use bpfvm_abi::{MapError, MapSpec, MapType};
+pub use bloom::{BloomFilterMap, jhash, jhash2};
 pub use hash::HashTabMap;
+pub use lpm::LpmTrieMap;
+pub use mapinmap::{MapOfMaps, inner_matches};
+pub use progarray::ProgArrayMap;
+pub use queue::QueueStackMap;
 
 use bpfvm_abi::{
     F_LOCK, F_MMAPABLE, F_NO_COMMON_LRU, F_NO_PREALLOC, F_NUMA_NODE, F_RDONLY, F_RDONLY_PROG,
@@ -402,8 +412,9 @@ pub trait Map: Send + Sync + fmt::Debug {
 }
 
 /// Creates a map from `spec`, checked as the kernel checks it, with `config`'s slots and
-/// accountant. Supported types: array, hash, per-CPU array, per-CPU hash, LRU hash and
-/// LRU per-CPU hash; others are `NotSupported`.
+/// accountant. Supported types: array, hash, per-CPU array, per-CPU hash, LRU hash, LRU
+/// per-CPU hash, queue, stack, bloom filter, LPM trie, program array, array and hash of
+/// maps (and whatever other arms below say); others are `NotSupported`.
 pub fn create_map(spec: &MapSpec, config: &MapConfig) -> Result<Box<dyn Map>, MapError> {
     spec.validate()?;
     check_create_flags(spec)?;
@@ -412,6 +423,19 @@ pub fn create_map(spec: &MapSpec, config: &MapConfig) -> Result<Box<dyn Map>, Ma
         MapType::Hash | MapType::PercpuHash | MapType::LruHash | MapType::LruPercpuHash => {
             Ok(Box::new(HashTabMap::new(spec, config)?))
         }
+        MapType::Queue | MapType::Stack => Ok(Box::new(QueueStackMap::new(spec, config)?)),
+        MapType::BloomFilter => {
+            use std::hash::{BuildHasher, Hasher};
+            // A random seed per map, as the kernel's `get_random_u32` (unless
+            // `BPF_F_ZERO_SEED`).
+            let seed = std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish() as u32;
+            Ok(Box::new(BloomFilterMap::new(spec, config, seed)?))
+        }
+        MapType::LpmTrie => Ok(Box::new(LpmTrieMap::new(spec, config)?)),
+        MapType::ProgArray => Ok(Box::new(ProgArrayMap::new(spec, config)?)),
+        MapType::ArrayOfMaps | MapType::HashOfMaps => Ok(Box::new(MapOfMaps::new(spec, config)?)),
         other => Err(MapError::NotSupported(format!(
             "{other} maps are not implemented in user space"
         ))),
@@ -437,15 +461,35 @@ fn check_create_flags(spec: &MapSpec) -> Result<(), MapError> {
         return invalid("BPF_F_RDONLY_PROG and BPF_F_WRONLY_PROG together");
     }
     let allowed = match spec.map_type {
-        MapType::Array => F_NUMA_NODE | F_MMAPABLE | ACCESS_FLAGS | F_INNER_MAP | F_PRESERVE_ELEMS,
-        MapType::PercpuArray => F_NUMA_NODE | ACCESS_FLAGS | F_INNER_MAP | F_PRESERVE_ELEMS,
-        MapType::Hash | MapType::PercpuHash => {
+        // `array_map_alloc_check`: `BPF_F_INNER_MAP` (and `BPF_F_MMAPABLE`) only on plain
+        // arrays, `BPF_F_PRESERVE_ELEMS` only on perf event arrays.
+        MapType::Array => F_NUMA_NODE | F_MMAPABLE | ACCESS_FLAGS | F_INNER_MAP,
+        MapType::PercpuArray => F_NUMA_NODE | ACCESS_FLAGS,
+        MapType::Hash | MapType::PercpuHash | MapType::HashOfMaps => {
             F_NO_PREALLOC | F_NUMA_NODE | ACCESS_FLAGS | F_ZERO_SEED
         }
+        // `fd_array_map_alloc_check`: no program access flags, no mmap, preserve or
+        // inner-map flag.
+        MapType::ProgArray | MapType::ArrayOfMaps => F_NUMA_NODE | F_RDONLY | F_WRONLY,
+        MapType::Queue | MapType::Stack => F_NUMA_NODE | ACCESS_FLAGS,
+        MapType::BloomFilter => F_NUMA_NODE | F_ZERO_SEED | ACCESS_FLAGS,
+        MapType::LpmTrie => F_NO_PREALLOC | F_NUMA_NODE | ACCESS_FLAGS,
         _ => F_NO_PREALLOC | F_NO_COMMON_LRU | F_NUMA_NODE | ACCESS_FLAGS | F_ZERO_SEED,
     };
     if f & !allowed != 0 {
         return invalid(&format!("unsupported flags {:#x}", f & !allowed));
+    }
+    if spec.map_type == MapType::LpmTrie {
+        // `trie_alloc`: never preallocated; a prefix length and 1..=256 data bytes.
+        if f & F_NO_PREALLOC == 0 {
+            return invalid("BPF_F_NO_PREALLOC is required");
+        }
+        if !(5..=260).contains(&spec.key_size) {
+            return invalid("key_size must be 4 + 1..=256 bytes");
+        }
+    }
+    if spec.map_type == MapType::BloomFilter && spec.map_extra & !0xf != 0 {
+        return invalid("map_extra holds only the number of hashes (0..=15)");
     }
     if spec.map_type == MapType::PercpuArray && f & F_MMAPABLE != 0 {
         return invalid("BPF_F_MMAPABLE on a per-CPU array");
