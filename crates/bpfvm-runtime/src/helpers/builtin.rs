@@ -50,7 +50,6 @@ pub(crate) fn xdp(t: KernelType) -> bool {
 }
 
 /// Tracing and packet types (`bpf_perf_event_output`).
-#[allow(dead_code)] // used by the events helpers
 pub(crate) fn tracing_or_packet(t: KernelType) -> bool {
     tracing(t) || packet(t)
 }

@@ -99,8 +99,10 @@ mod buf;
 mod hash;
 mod lpm;
 mod mapinmap;
+mod perf;
 mod progarray;
 mod queue;
+mod ringbuf;
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -114,8 +116,18 @@ pub use bloom::{BloomFilterMap, jhash, jhash2};
 pub use hash::HashTabMap;
 pub use lpm::LpmTrieMap;
 pub use mapinmap::{MapOfMaps, inner_matches};
+pub use perf::{
+    DEFAULT_PERF_BUFFER_BYTES, F_CTXLEN_MASK, F_CURRENT_CPU, F_INDEX_MASK, PERF_COUNT_SW_CPU_CLOCK,
+    PERF_COUNT_SW_TASK_CLOCK, PERF_TYPE_SOFTWARE, PerfBuffer, PerfCounter, PerfError,
+    PerfEventArrayMap, PerfValue, perf_sample_record_len,
+};
 pub use progarray::ProgArrayMap;
 pub use queue::QueueStackMap;
+pub use ringbuf::{
+    RB_AVAIL_DATA, RB_CONS_POS, RB_FORCE_WAKEUP, RB_NO_WAKEUP, RB_PROD_POS, RB_RING_SIZE,
+    RINGBUF_BUSY_BIT, RINGBUF_DISCARD_BIT, RINGBUF_HDR_SZ, RINGBUF_MAX_RECORD_SZ,
+    RINGBUF_META_PAGES, RingBuf, RingBufConsumer, RingBufError, RingBufMap, RingRecord,
+};
 
 use bpfvm_abi::{
     F_LOCK, F_MMAPABLE, F_NO_COMMON_LRU, F_NO_PREALLOC, F_NUMA_NODE, F_RDONLY, F_RDONLY_PROG,
@@ -436,6 +448,8 @@ pub fn create_map(spec: &MapSpec, config: &MapConfig) -> Result<Box<dyn Map>, Ma
         MapType::LpmTrie => Ok(Box::new(LpmTrieMap::new(spec, config)?)),
         MapType::ProgArray => Ok(Box::new(ProgArrayMap::new(spec, config)?)),
         MapType::ArrayOfMaps | MapType::HashOfMaps => Ok(Box::new(MapOfMaps::new(spec, config)?)),
+        MapType::Ringbuf => Ok(Box::new(RingBufMap::new(spec, config)?)),
+        MapType::PerfEventArray => Ok(Box::new(PerfEventArrayMap::new(spec, config)?)),
         other => Err(MapError::NotSupported(format!(
             "{other} maps are not implemented in user space"
         ))),
