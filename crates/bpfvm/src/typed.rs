@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bpfvm_abi::{MapError, MapType, UPDATE_ANY};
 use bpfvm_runtime::LoadedProgram;
-use bpfvm_runtime::maps::Map;
+use bpfvm_runtime::maps::{Map, MapOfMaps, ProgArrayMap};
 use bytemuck::Pod;
 
 use crate::error::{Error, map_err};
@@ -280,24 +280,28 @@ impl MapRef {
     }
 }
 
-/// Sets slot `index` of a program array (static initializers, [`crate::ProgArray`]).
+/// Sets slot `index` of a program array (static initializers of `.maps`).
 pub(crate) fn set_prog_slot(
     map: &dyn Map,
     index: u32,
     prog: Arc<LoadedProgram>,
 ) -> Result<(), MapError> {
-    let _ = (index, prog);
-    Err(MapError::NotSupported(format!(
-        "{} maps cannot hold programs",
-        map.spec().map_type
-    )))
+    match map.as_any().downcast_ref::<ProgArrayMap>() {
+        Some(p) => p.set(index, prog),
+        None => Err(MapError::Invalid(format!(
+            "{} maps cannot hold programs",
+            map.spec().map_type
+        ))),
+    }
 }
 
-/// Sets slot `index` of a map of maps.
+/// Sets slot `index` of a map of maps (static initializers of `.maps`).
 pub(crate) fn set_map_slot(map: &dyn Map, index: u32, inner: Arc<dyn Map>) -> Result<(), MapError> {
-    let _ = (index, inner);
-    Err(MapError::NotSupported(format!(
-        "{} maps cannot hold maps",
-        map.spec().map_type
-    )))
+    match map.as_any().downcast_ref::<MapOfMaps>() {
+        Some(m) => m.set(&index.to_ne_bytes(), inner),
+        None => Err(MapError::Invalid(format!(
+            "{} maps cannot hold maps",
+            map.spec().map_type
+        ))),
+    }
 }
