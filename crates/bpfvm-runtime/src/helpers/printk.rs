@@ -83,8 +83,11 @@ enum Arg {
     Str(Vec<u8>),
     /// `%px`, `%p`, `%pK`: the value in hex.
     PtrHex(u64),
-    /// Text formatted in the first pass (`%pI4`, `%pS`, …).
+    /// `%ps`, `%pS`: the symbol text, rendered as a string.
     Text(Vec<u8>),
+    /// Text formatted in the first pass (`%pI4`, `%pB`, …) and copied as it is by the
+    /// second, without padding.
+    Pre(Vec<u8>),
 }
 
 /// A piece of the output: literal bytes or a conversion.
@@ -337,7 +340,7 @@ fn pointer(
     if matches!(kind, b's' | b'S' | b'B') {
         let text = format!("0x{raw:x}").into_bytes();
         if kind == b'B' {
-            return Ok(Arg::Text(bin.text(text)));
+            return Ok(Arg::Pre(bin.text(text)));
         }
         bin.scalar(8)?;
         return Ok(Arg::Text(text));
@@ -356,7 +359,7 @@ fn pointer(
         ip = [0u8; 16];
     }
     let text = ip_text(&ip[..size], kind == b'I');
-    Ok(Arg::Text(bin.text(text)))
+    Ok(Arg::Pre(bin.text(text)))
 }
 
 /// `%pI4` (`1.2.3.4`), `%pi4` (`001.002.003.004`), `%pI6` (eight groups of four hex
@@ -421,13 +424,26 @@ impl Out {
     }
 }
 
-/// `bstr_printf`'s rendering of the prepared pieces: into at most `cap` bytes, returning
-/// them and the length the whole output has.
-fn render(pieces: &[Piece], cap: usize) -> (Vec<u8>, usize) {
-    let mut out = Out::new(cap);
+/// `bstr_printf`'s rendering of the prepared pieces for a buffer of `size` bytes: the
+/// bytes kept before the NUL (at most `size - 1`) and the length the whole output has.
+///
+/// One quirk of the kernel's is kept: text preformatted in the first pass (`%pI4`,
+/// `%pB`…) is copied only while the output is not yet full (`str < end`); once it is,
+/// that text is neither written nor counted. (The kernel then also fails to step over
+/// it in the argument buffer, so later arguments are read from the wrong place; their
+/// output is beyond the buffer, but their lengths count. bpfvm counts them as they are.)
+fn render(pieces: &[Piece], size: usize) -> (Vec<u8>, usize) {
+    let mut out = Out::new(size.saturating_sub(1));
     for p in pieces {
         match p {
             Piece::Lit(s) => out.extend(s),
+            Piece::Conv {
+                arg: Arg::Pre(s), ..
+            } => {
+                if out.total < size {
+                    out.extend(s.split(|&b| b == 0).next().unwrap_or(&[]));
+                }
+            }
             Piece::Conv { flags, width, arg } => conv(&mut out, *flags, *width, arg),
         }
     }
@@ -476,7 +492,7 @@ fn conv(out: &mut Out, flags: Flags, width: Option<usize>, arg: &Arg) {
                 out.fill(b' ', pad);
             }
         }
-        Arg::Str(s) | Arg::Text(s) => {
+        Arg::Str(s) | Arg::Text(s) | Arg::Pre(s) => {
             // The second pass reads strings up to their NUL.
             let s = s.split(|&b| b == 0).next().unwrap_or(&[]);
             let pad = width.unwrap_or(0).saturating_sub(s.len());
@@ -545,16 +561,17 @@ fn number(
 }
 
 /// Formats `fmt` (the bytes before its NUL) with `args` as the kernel's printf-like
-/// helpers do, reading `%s` and `%pI` targets through `src`, into at most `cap` bytes:
-/// the kept bytes and the whole output's length, or the negative errno of a bad format.
+/// helpers do, reading `%s` and `%pI` targets through `src`, for a buffer of `size`
+/// bytes: the bytes kept before the NUL and the whole output's length, or the negative
+/// errno of a bad format.
 fn format(
     fmt: &[u8],
     args: &[u64],
-    cap: usize,
+    size: usize,
     src: &mut dyn Source,
 ) -> Result<(Vec<u8>, usize), i64> {
     let pieces = prepare(fmt, args, src)?;
-    Ok(render(&pieces, cap))
+    Ok(render(&pieces, size))
 }
 
 /// The format bytes before the first NUL of `fmt_size` bytes at `fmt`, or `None`
@@ -612,7 +629,7 @@ fn trace_printk(ctx: &mut HelperContext<'_, '_>, a: [u64; 5]) -> Result<u64, Fau
         return Ok(EINVAL as u64);
     };
     let args: [u64; MAX_TRACE_PRINTK_VARARGS] = [a[2], a[3], a[4]];
-    match format(&fmt, &args, MAX_BPRINTF_BUF - 1, ctx) {
+    match format(&fmt, &args, MAX_BPRINTF_BUF, ctx) {
         Ok((buf, total)) => {
             emit(ctx, &buf);
             Ok(total as u64)
@@ -631,7 +648,7 @@ fn trace_vprintk(ctx: &mut HelperContext<'_, '_>, a: [u64; 5]) -> Result<u64, Fa
     let Some(fmt) = sized_format(ctx, a[0], a[1])? else {
         return Ok(EINVAL as u64);
     };
-    match format(&fmt, &args, MAX_BPRINTF_BUF - 1, ctx) {
+    match format(&fmt, &args, MAX_BPRINTF_BUF, ctx) {
         Ok((buf, total)) => {
             emit(ctx, &buf);
             Ok(total as u64)
@@ -657,7 +674,7 @@ fn snprintf(ctx: &mut HelperContext<'_, '_>, a: [u64; 5]) -> Result<u64, FaultKi
     if !ctx.regions.read_cstr(a[2], usize::MAX, &mut fmt)? {
         return Err(ctx.fail("format string is not NUL-terminated"));
     }
-    match format(&fmt, &args, size.saturating_sub(1), ctx) {
+    match format(&fmt, &args, size, ctx) {
         Ok((mut buf, total)) => {
             if size > 0 {
                 buf.push(0);
@@ -709,7 +726,7 @@ mod tests {
             (0x2000, vec![192, 168, 1, 20]),
             (0x3000, vec![b'a'; 600]),
         ]);
-        format(f.as_bytes(), args, 4096, &mut src).map(|(b, n)| {
+        format(f.as_bytes(), args, 4097, &mut src).map(|(b, n)| {
             assert_eq!(b.len(), n);
             String::from_utf8_lossy(&b).into_owned()
         })
@@ -811,7 +828,7 @@ mod tests {
     #[test]
     fn truncation_counts_everything() {
         let mut src = Fake(vec![]);
-        let (b, n) = format(b"%d-%d", &[12345, 678], 4, &mut src).expect("valid");
+        let (b, n) = format(b"%d-%d", &[12345, 678], 5, &mut src).expect("valid");
         assert_eq!((b.as_slice(), n), (&b"1234"[..], 9));
         let (b, n) = format(b"%100d", &[1], 0, &mut src).expect("valid");
         assert_eq!((b.len(), n), (0, 100));
