@@ -141,6 +141,23 @@ fn strncmp_source(n: usize, s2: usize) -> String {
     s
 }
 
+/// `r0 = strtol/strtoul(buf, n, flags, buf + 120)` with `buf` the stack copy of the
+/// packet: the result lands in the packet's bytes 120..128.
+fn strtox_source(id: u32, n: usize, flags: u64) -> String {
+    let mut s = prologue();
+    s.push_str(&format!(
+        "r1 = r10
+         r1 += -224
+         r2 = {n}
+         r3 = {flags}
+         r4 = r10
+         r4 += -104
+         call {id}\n"
+    ));
+    s.push_str(&epilogue());
+    s
+}
+
 /// The packet after the run, or `None` when the kernel's verifier rejected the program.
 fn in_kernel(value: &[u8], src: &str, packet: &[u8]) -> Option<Vec<u8>> {
     let bpf = Bpf::new();
@@ -384,6 +401,55 @@ fn strncmp_matches_the_kernel() {
                 ret_of(&kernel),
                 ret_of(&ours)
             ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn strtol_and_strtoul_match_the_kernel() {
+    if !bpfvm_kernel::kernel_available_for_test("strtol_and_strtoul_match_the_kernel") {
+        return;
+    }
+    let value = map_value(b"\0");
+    let inputs: &[&[u8]] = &[
+        b"123",
+        b"  -42xyz",
+        b"0x1F",
+        b"0X",
+        b"0777",
+        b"-0",
+        b"9223372036854775807",
+        b"-9223372036854775808",
+        b"9223372036854775808",
+        b"18446744073709551615",
+        b"18446744073709551616",
+        b"-1",
+        b"   ",
+        b"abc",
+        b"12\x0034",
+        b"000000000000000000000000000000000000000000000000000000000000000000001",
+    ];
+    let mut failures = Vec::new();
+    for id in [105u32, 106] {
+        for input in inputs {
+            for flags in [0u64, 8, 10, 16, 7, 0x20 | 10] {
+                let mut packet = vec![0xeeu8; PACKET];
+                packet[..input.len()].copy_from_slice(input);
+                let src = strtox_source(id, input.len(), flags);
+                let ours = in_bpfvm(&value, &src, &packet);
+                let kernel = in_kernel(&value, &src, &packet).expect("the kernel accepts strtol");
+                if kernel != ours {
+                    failures.push(format!(
+                        "helper {id} {:?} flags {flags:#x}: kernel {} res {:?}, bpfvm {} res {:?}",
+                        String::from_utf8_lossy(input),
+                        ret_of(&kernel),
+                        &kernel[120..128],
+                        ret_of(&ours),
+                        &ours[120..128]
+                    ));
+                }
+            }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
