@@ -62,6 +62,7 @@ pub static BUILTIN_HELPERS: std::sync::LazyLock<Vec<BuiltinHelper>> =
             super::basic::HELPERS,
             super::control::HELPERS,
             super::packet::HELPERS,
+            super::csum::HELPERS,
             super::printk::HELPERS,
             super::memory::HELPERS,
             super::events::HELPERS,

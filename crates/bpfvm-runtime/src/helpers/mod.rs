@@ -9,6 +9,7 @@
 mod basic;
 mod builtin;
 mod control;
+mod csum;
 mod events;
 mod maps;
 mod memory;
