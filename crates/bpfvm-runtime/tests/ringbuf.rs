@@ -226,7 +226,9 @@ fn four_producers_100k_records_each_seen_once() {
         })
         .collect();
     let mut seen = HashSet::new();
-    let expected = (0..THREADS * PER_THREAD).filter(|i| !i.is_multiple_of(7)).count();
+    let expected = (0..THREADS * PER_THREAD)
+        .filter(|i| !i.is_multiple_of(7))
+        .count();
     let deadline = Instant::now() + Duration::from_secs(120);
     while seen.len() < expected && Instant::now() < deadline {
         consumer.poll(Duration::from_millis(10), |r| {

@@ -313,10 +313,7 @@ fn abi_spec(m: &bpfvm_object::MapSpec) -> Result<MapSpec, Error> {
 type NamedMap = (String, Arc<dyn Map>);
 
 /// Creates every map of `object` and writes the data sections' initial contents.
-fn create_maps(
-    object: &bpfvm_object::Object,
-    config: &MapConfig,
-) -> Result<Vec<NamedMap>, Error> {
+fn create_maps(object: &bpfvm_object::Object, config: &MapConfig) -> Result<Vec<NamedMap>, Error> {
     let mut maps = Vec::new();
     for m in &object.maps {
         let spec = abi_spec(m)?;

@@ -111,8 +111,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use array::ArrayMap;
-pub use bpfvm_abi::{MapError, MapSpec, MapType};
 pub use bloom::{BloomFilterMap, jhash, jhash2};
+pub use bpfvm_abi::{MapError, MapSpec, MapType};
 pub use hash::HashTabMap;
 pub use lpm::LpmTrieMap;
 pub use mapinmap::{MapOfMaps, inner_matches};
