@@ -24,8 +24,8 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use bpfvm_abi::{F_RDONLY, F_WRONLY, MapError, MapSpec, MapType, UPDATE_EXIST, UPDATE_NOEXIST};
 
 use super::{
-    F_INNER_MAP, Map, MapConfig, MemoryAccountant, RunGuard, ValueRef, check_host_read,
-    check_host_write, check_len, check_update_flags, not_supported,
+    F_INNER_MAP, Map, MapConfig, MemoryAccountant, check_host_read, check_host_write, check_len,
+    check_update_flags, not_supported,
 };
 
 /// Bytes charged per slot (array) or element (hash, with its key).
@@ -300,32 +300,6 @@ impl Map for MapOfMaps {
             }
         }
     }
-
-    /// Always `None`: a program's lookup gets the inner map through
-    /// [`Map::lookup_inner`].
-    fn lookup_value<'a>(
-        &'a self,
-        _key: &[u8],
-        _cpu: usize,
-        _guard: &'a RunGuard,
-    ) -> Option<ValueRef<'a>> {
-        None
-    }
-
-    fn prog_update(
-        &self,
-        _key: &[u8],
-        _value: &[u8],
-        _flags: u64,
-        _cpu: usize,
-    ) -> Result<(), MapError> {
-        Err(not_supported(&self.spec, "updates from programs"))
-    }
-
-    fn prog_delete(&self, _key: &[u8]) -> Result<(), MapError> {
-        Err(not_supported(&self.spec, "deletes from programs"))
-    }
-
     fn lookup_inner(&self, key: &[u8]) -> Option<Arc<dyn Map>> {
         if key.len() != self.spec.key_size as usize {
             return None;

@@ -344,21 +344,38 @@ pub trait Map: Send + Sync + fmt::Debug {
 
     /// Helper `bpf_map_lookup_elem` for a program running on slot `cpu`: the value's
     /// memory (this slot's, for per-CPU maps), or `None` when the key is absent, has the
-    /// wrong size, or `cpu` is not a slot of the map's config.
+    /// wrong size, or `cpu` is not a slot of the map's config. The default, for maps
+    /// without values programs point into (ring buffers, program arrays…), is `None`.
     fn lookup_value<'a>(
         &'a self,
         key: &[u8],
         cpu: usize,
         guard: &'a RunGuard,
-    ) -> Option<ValueRef<'a>>;
+    ) -> Option<ValueRef<'a>> {
+        let _ = (key, cpu, guard);
+        None
+    }
 
     /// Helper `bpf_map_update_elem` from slot `cpu`: `value` is `value_size` bytes; per-CPU
-    /// maps update only slot `cpu`. `NotPermitted` for `BPF_F_RDONLY_PROG` maps.
-    fn prog_update(&self, key: &[u8], value: &[u8], flags: u64, cpu: usize)
-    -> Result<(), MapError>;
+    /// maps update only slot `cpu`. `NotPermitted` for `BPF_F_RDONLY_PROG` maps. The
+    /// default is `NotSupported`.
+    fn prog_update(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        flags: u64,
+        cpu: usize,
+    ) -> Result<(), MapError> {
+        let _ = (key, value, flags, cpu);
+        Err(not_supported(self.spec(), "updates from programs"))
+    }
 
-    /// Helper `bpf_map_delete_elem`. `NotPermitted` for `BPF_F_RDONLY_PROG` maps.
-    fn prog_delete(&self, key: &[u8]) -> Result<(), MapError>;
+    /// Helper `bpf_map_delete_elem`. `NotPermitted` for `BPF_F_RDONLY_PROG` maps. The
+    /// default is `NotSupported`.
+    fn prog_delete(&self, key: &[u8]) -> Result<(), MapError> {
+        let _ = key;
+        Err(not_supported(self.spec(), "deletes from programs"))
+    }
 
     /// `BPF_MAP_UPDATE_ELEM` without a key, and helper `bpf_map_push_elem`: adds `value`
     /// to a queue, stack or bloom filter (`flags`: `BPF_ANY`, or `BPF_EXIST` to make room

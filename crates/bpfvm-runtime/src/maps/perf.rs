@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use bpfvm_abi::{F_NUMA_NODE, F_RDONLY, F_WRONLY, MapError, MapSpec};
 
-use super::{Map, MapConfig, MemoryAccountant, RunGuard, ValueRef, check_len, not_supported};
+use super::{Map, MapConfig, MemoryAccountant, check_len, not_supported};
 
 /// `BPF_F_INDEX_MASK`.
 pub const F_INDEX_MASK: u64 = 0xffff_ffff;
@@ -560,28 +560,5 @@ impl Map for PerfEventArrayMap {
             }
         };
         Ok(next.to_ne_bytes().to_vec())
-    }
-
-    fn lookup_value<'a>(
-        &'a self,
-        _key: &[u8],
-        _cpu: usize,
-        _guard: &'a RunGuard,
-    ) -> Option<ValueRef<'a>> {
-        None
-    }
-
-    fn prog_update(
-        &self,
-        _key: &[u8],
-        _value: &[u8],
-        _flags: u64,
-        _cpu: usize,
-    ) -> Result<(), MapError> {
-        Err(not_supported(&self.spec, "update"))
-    }
-
-    fn prog_delete(&self, _key: &[u8]) -> Result<(), MapError> {
-        Err(not_supported(&self.spec, "delete"))
     }
 }

@@ -15,8 +15,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use bpfvm_abi::{MapError, MapSpec};
 
 use super::{
-    Map, MapConfig, MemoryAccountant, RunGuard, ValueRef, check_host_read, check_host_write,
-    check_len, not_supported,
+    Map, MapConfig, MemoryAccountant, check_host_read, check_host_write, check_len, not_supported,
 };
 use crate::LoadedProgram;
 
@@ -146,30 +145,6 @@ impl Map for ProgArrayMap {
         };
         Ok(next.to_ne_bytes().to_vec())
     }
-
-    fn lookup_value<'a>(
-        &'a self,
-        _key: &[u8],
-        _cpu: usize,
-        _guard: &'a RunGuard,
-    ) -> Option<ValueRef<'a>> {
-        None
-    }
-
-    fn prog_update(
-        &self,
-        _key: &[u8],
-        _value: &[u8],
-        _flags: u64,
-        _cpu: usize,
-    ) -> Result<(), MapError> {
-        Err(not_supported(&self.spec, "updates from programs"))
-    }
-
-    fn prog_delete(&self, _key: &[u8]) -> Result<(), MapError> {
-        Err(not_supported(&self.spec, "deletes from programs"))
-    }
-
     fn program_at(&self, index: u32) -> Option<Arc<LoadedProgram>> {
         self.slots
             .read()

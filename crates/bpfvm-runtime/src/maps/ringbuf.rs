@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 use bpfvm_abi::{F_NUMA_NODE, MapError, MapSpec};
 
 use super::buf::ValueBuf;
-use super::{Map, MapConfig, MemoryAccountant, RunGuard, ValueRef, not_supported};
+use super::{Map, MapConfig, MemoryAccountant, not_supported};
 use crate::run::Pending;
 
 /// `BPF_RINGBUF_BUSY_BIT`: the record is reserved, not yet committed.
@@ -526,28 +526,5 @@ impl Map for RingBufMap {
 
     fn next_key(&self, _key: Option<&[u8]>) -> Result<Vec<u8>, MapError> {
         Err(not_supported(&self.spec, "get_next_key"))
-    }
-
-    fn lookup_value<'a>(
-        &'a self,
-        _key: &[u8],
-        _cpu: usize,
-        _guard: &'a RunGuard,
-    ) -> Option<ValueRef<'a>> {
-        None
-    }
-
-    fn prog_update(
-        &self,
-        _key: &[u8],
-        _value: &[u8],
-        _flags: u64,
-        _cpu: usize,
-    ) -> Result<(), MapError> {
-        Err(not_supported(&self.spec, "update"))
-    }
-
-    fn prog_delete(&self, _key: &[u8]) -> Result<(), MapError> {
-        Err(not_supported(&self.spec, "delete"))
     }
 }
