@@ -56,6 +56,8 @@ fn get_current_comm(ctx: &mut HelperContext<'_, '_>, a: [u64; 5]) -> Result<u64,
     if size == 0 {
         return Ok((-22i64) as u64);
     }
+    // Check the destination before allocating a program-chosen size.
+    ctx.regions.check(a[0], size, true)?;
     let comm = ctx.run.env.task().comm;
     let name_len = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
     let mut out = vec![0u8; size];

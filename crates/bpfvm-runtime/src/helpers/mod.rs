@@ -57,8 +57,11 @@ impl HelperContext<'_, '_> {
         }
     }
 
-    /// Reads `len` bytes at `addr` into a new vector (checked).
+    /// Reads `len` bytes at `addr` into a new vector. The range is checked before
+    /// anything is allocated, so a program-chosen length can never ask the host for more
+    /// memory than the region it names.
     pub fn read_vec(&mut self, addr: u64, len: usize) -> Result<Vec<u8>, FaultKind> {
+        self.regions.check(addr, len, false)?;
         let mut v = vec![0u8; len];
         self.regions.read_bytes(addr, &mut v)?;
         Ok(v)
