@@ -17,7 +17,8 @@
 //! - **Architecture Invariant:** no bytecode and no memory contents make a run panic or
 //!   misbehave: every way to fail is a [`Fault`]. This crate has no `unsafe` code; memory
 //!   accesses go through [`bpfvm_runtime::Regions`].
-//! - A run allocates nothing on the heap (tracing included).
+//! - A run of a program that calls no helpers allocates nothing on the heap (tracing
+//!   included); helpers may (a map value's region ring, a tail call's program handle).
 //! - Semantics choices where the RFC leaves room, all shared with the kernel unless said:
 //!   `r1`–`r5` are zeroed after a helper call; `callx` calls the helper whose id is in the
 //!   register, or, when the register holds a `lddw src=4` code address of this program,

@@ -5,21 +5,23 @@
 //! the engines: `bpfvm-interp`, later the JIT and the kernel backend).
 //!
 //! - [`LoadedProgram`]: a validated [`bpfvm_isa::Program`] checked against its
-//!   [`ProgramType`] (no map or BTF pseudo loads, no kfunc calls, code addresses that land
-//!   on instructions), with its [`HelperRegistry`] and a per-program cache where engines
-//!   keep what they derive once ([`LoadedProgram::engine_data`]).
+//!   [`ProgramType`] (map references resolved to its maps, kfunc calls to registered
+//!   functions, code addresses that land on instructions, no BTF-id loads), with its
+//!   [`HelperRegistry`] and a per-program cache where engines keep what they derive once
+//!   ([`LoadedProgram::engine_data`]).
 //! - [`Engine`]: `run(&LoadedProgram, &mut [u8], &RunOptions) -> Result<u64, RunError>`,
 //!   with the test ABI documented on the trait; a [`RunError`] is a [`Fault`] or the engine
 //!   refusing the program. [`RunOptions`] carries an instruction budget and
 //!   a [`CancelToken`].
 //! - [`Fault`] / [`FaultKind`]: every way a run can end abnormally, with the pc.
-//! - [`Regions`]: the memory a run may touch (stack frames, the memory buffer, later
-//!   context, packet and map values) and the checked loads, stores and atomics on it;
-//!   [`StackMemory`] is the 8 × 512-byte frame stack.
-//! - [`Helper`] / [`HelperRegistry`]: helper functions by kernel id.
-//! - [`maps`]: user-space BPF maps (array, hash, per-CPU and LRU kinds) with the kernel's
-//!   semantics, their memory accounting and the epoch scheme that keeps value memory
-//!   valid while runs hold pointers into it.
+//! - [`Regions`]: the memory a run may touch (stack frames, the memory buffer, the
+//!   context with its field rules, the packet, map values) and the checked loads, stores
+//!   and atomics on it; [`StackMemory`] is the 8 × 512-byte frame stack; [`Context`] is
+//!   what `r1` points to.
+//! - [`Helper`] / [`HelperRegistry`] / [`HelperContext`]: helpers by kernel id, kfuncs by
+//!   BTF id, and what they see of a run ([`RunState`], the [`Environment`]).
+//! - [`maps`]: user-space BPF maps with the kernel's semantics, their memory accounting
+//!   and the epoch scheme that keeps value memory valid while runs hold pointers into it.
 //!
 //! ## Invariants
 //! - **Architecture Invariant:** a [`LoadedProgram`] never contains an instruction its
@@ -28,8 +30,9 @@
 //! - **Architecture Invariant:** programs see real host addresses, and every access goes
 //!   through [`Regions`], which proves it in bounds first. The only `unsafe` code is the
 //!   access after that proof (module `memory`).
-//! - A run allocates nothing on the heap: [`Regions`] and [`StackMemory`] live on the Rust
-//!   stack of the run.
+//! - A run of a program that touches no maps allocates nothing on the heap: [`Regions`]
+//!   and [`StackMemory`] live on the Rust stack of the run. Map values a run looks up go in
+//!   a ring of [`MAX_DYNAMIC_REGIONS`] allocated once, on the first one.
 //!
 //! ```
 //! use bpfvm_isa::Program;

@@ -64,8 +64,8 @@ pub struct LoadError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadErrorKind {
-    /// A `lddw` pseudo load (map, map value, BTF variable) that needs a loader with maps.
-    #[error("lddw with src {} ({kind:?}) needs maps or BTF, which this loader does not provide", .kind.src())]
+    /// A `lddw` pseudo load bpfvm cannot resolve: a kernel variable by BTF id (src 3).
+    #[error("lddw with src {} ({kind:?}) names a kernel variable by BTF id, which user space does not have", .kind.src())]
     UnsupportedPseudoLoad {
         /// The pseudo-load kind.
         kind: LdDwKind,

@@ -1,12 +1,14 @@
 //! User-space BPF maps with the kernel's semantics: array, hash, per-CPU array, per-CPU
-//! hash, LRU hash and LRU per-CPU hash.
+//! hash, LRU hash, LRU per-CPU hash, queue, stack, bloom filter, LPM trie, program array,
+//! array and hash of maps, ring buffer and perf event array. The semantics below are those
+//! of the first six; each other kind's module documents its own.
 //!
 //! ## What this module owns
 //! - The [`Map`] trait: the host API (what `bpf(2)` offers user space: lookup, update
 //!   with `BPF_ANY/NOEXIST/EXIST`, delete, get-next-key) and the program-side API the
 //!   engines' helpers use ([`Map::lookup_value`], [`Map::prog_update`], [`Map::prog_delete`]).
 //! - [`create_map`]: a [`MapSpec`] checked as the kernel's `map_alloc_check` does, then
-//!   built as an [`ArrayMap`] or a [`HashTabMap`].
+//!   built as the map of its type.
 //! - [`MapConfig`]: the number of per-CPU slots and the [`MemoryAccountant`] every map's
 //!   memory is charged to (shared across maps through an `Arc`).
 //!
@@ -443,7 +445,7 @@ pub trait Map: Send + Sync + fmt::Debug {
 /// Creates a map from `spec`, checked as the kernel checks it, with `config`'s slots and
 /// accountant. Supported types: array, hash, per-CPU array, per-CPU hash, LRU hash, LRU
 /// per-CPU hash, queue, stack, bloom filter, LPM trie, program array, array and hash of
-/// maps (and whatever other arms below say); others are `NotSupported`.
+/// maps, ring buffer, perf event array; others are `NotSupported`.
 pub fn create_map(spec: &MapSpec, config: &MapConfig) -> Result<Box<dyn Map>, MapError> {
     spec.validate()?;
     check_create_flags(spec)?;
