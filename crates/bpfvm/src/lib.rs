@@ -26,7 +26,9 @@
 //! - [`Hook`]: a named event; `fire` runs every attached program in order, on the calling
 //!   thread, with a per-thread CPU slot; budgets, deadlines and cancellation through
 //!   [`FireOptions`].
-//! - Typed map handles: [`HashMap`], [`Array`], [`PerCpuArray`], [`PerCpuHashMap`].
+//! - Typed map handles: [`HashMap`], [`Array`], [`PerCpuArray`], [`PerCpuHashMap`],
+//!   [`LpmTrie`] (with [`lpm_trie::Key`]), [`Queue`], [`Stack`], [`BloomFilter`],
+//!   [`ProgArray`]; host consumers of programs' output: [`RingBuf`], [`PerfBuffer`].
 //! - [`hist`]: bcc's log2 and linear histogram printers.
 //!
 //! ## Invariants
@@ -41,8 +43,15 @@ pub mod hist;
 mod hook;
 mod object;
 mod typed;
+mod typed_more;
+
+/// LPM trie keys, as aya's `maps::lpm_trie`.
+pub mod lpm_trie {
+    pub use crate::typed_more::Key;
+}
 
 pub use error::Error;
 pub use hook::{AttachId, FireOptions, Hook};
 pub use object::{Kfunc, KfuncType, MapRef, Object, OpenObject, Program};
 pub use typed::{Array, HashMap, PerCpuArray, PerCpuHashMap};
+pub use typed_more::{BloomFilter, LpmTrie, PerfBuffer, ProgArray, Queue, RingBuf, Stack};

@@ -12,7 +12,7 @@ use bytemuck::Pod;
 use crate::error::{Error, map_err};
 use crate::object::MapRef;
 
-fn shape(name: &str, reason: String) -> Error {
+pub(crate) fn shape(name: &str, reason: String) -> Error {
     Error::MapShape {
         name: name.to_string(),
         reason,
@@ -21,6 +21,18 @@ fn shape(name: &str, reason: String) -> Error {
 
 /// Checks the map's type and its key and value sizes against `K` and `V`.
 fn check<K, V>(m: &MapRef, types: &[MapType], what: &str) -> Result<(), Error> {
+    check_sizes(m, types, what, size_of::<K>(), size_of::<V>())
+}
+
+/// Checks the map's type against `types` and its key and value sizes against `k` and `v`
+/// bytes (a zero-sized key type fits a map without keys).
+pub(crate) fn check_sizes(
+    m: &MapRef,
+    types: &[MapType],
+    what: &str,
+    k: usize,
+    v: usize,
+) -> Result<(), Error> {
     let spec = m.spec();
     if !types.contains(&spec.map_type) {
         return Err(shape(
@@ -28,7 +40,6 @@ fn check<K, V>(m: &MapRef, types: &[MapType], what: &str) -> Result<(), Error> {
             format!("is a {} map, not {what}", spec.map_type),
         ));
     }
-    let (k, v) = (size_of::<K>(), size_of::<V>());
     if spec.key_size as usize != k && !(k == 0 && spec.key_size == 0) {
         return Err(shape(
             &m.name,
@@ -44,7 +55,7 @@ fn check<K, V>(m: &MapRef, types: &[MapType], what: &str) -> Result<(), Error> {
     Ok(())
 }
 
-fn read<T: Pod>(bytes: &[u8]) -> T {
+pub(crate) fn read<T: Pod>(bytes: &[u8]) -> T {
     bytemuck::pod_read_unaligned(&bytes[..size_of::<T>()])
 }
 
