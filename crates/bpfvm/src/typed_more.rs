@@ -577,7 +577,7 @@ impl<V: Pod> BloomFilter<V> {
 mod tests {
     use super::*;
     use bpfvm_abi::{F_NO_PREALLOC, MapSpec, UPDATE_ANY, UPDATE_EXIST, UPDATE_NOEXIST};
-    use bpfvm_runtime::maps::{MapConfig, create_map};
+    use bpfvm_runtime::maps::{Map, MapConfig, create_map};
 
     fn map(name: &str, spec: MapSpec) -> MapRef {
         let m = create_map(&spec, &MapConfig::new(2, 1 << 22)).unwrap();
@@ -619,6 +619,52 @@ mod tests {
         LpmTrie::<[u8; 4], u32>::new(lpm).unwrap();
         let bloom = map("b", MapSpec::new(MapType::BloomFilter, 0, 8, 4));
         assert!(is_shape(BloomFilter::<u32>::new(bloom).unwrap_err()));
+    }
+
+    fn raw_tp(source: &str, maps: Vec<Arc<dyn Map>>) -> Program {
+        use bpfvm_runtime::{HelperRegistry, LoadedProgram, ProgramType};
+        let kind = ProgramType::Kernel(bpfvm_abi::ProgramType::RawTracepoint);
+        let slots = bpfvm_isa::assemble(source, bpfvm_isa::Dialect::Llvm).unwrap();
+        let loaded = LoadedProgram::with_maps(
+            bpfvm_isa::Program::from_slots(slots).unwrap(),
+            kind,
+            Arc::new(HelperRegistry::for_program_type(kind)),
+            maps,
+        )
+        .unwrap();
+        Program::from_loaded("p", Arc::new(loaded))
+    }
+
+    /// `bpf_tail_call(ctx, &jumps, 3)` jumps to what the host set at 3 and falls through
+    /// (returning 99) once the host clears it.
+    #[test]
+    fn tail_calls_follow_the_slots_the_host_sets() {
+        use bpfvm_runtime::{Context, RunOptions};
+        let m = map("jumps", MapSpec::new(MapType::ProgArray, 4, 4, 4));
+        let jumps = ProgArray::new(m.clone()).unwrap();
+        let caller = raw_tp(
+            "r2 = map[idx:0]\nr3 = 3\ncall 12\nr0 = 99\nexit",
+            vec![Arc::clone(m.map())],
+        );
+        let target = raw_tp("r0 = 7\nexit", Vec::new());
+        let run = || {
+            let mut event = [0u8; 8];
+            let mut ctx = Context::Struct {
+                bytes: &mut event,
+                writable: false,
+            };
+            caller.run(&mut ctx, &RunOptions::new()).unwrap()
+        };
+        assert_eq!(run(), 99);
+        jumps.set(3, &target).unwrap();
+        assert!(jumps.is_set(3));
+        assert_eq!(run(), 7);
+        assert!(jumps.clear(3).unwrap());
+        assert_eq!(run(), 99);
+        match jumps.set(4, &target).unwrap_err() {
+            Error::Map { source, .. } => assert_eq!(source.errno(), 7), // E2BIG
+            e => panic!("{e}"),
+        }
     }
 
     #[test]
@@ -738,5 +784,15 @@ mod tests {
         assert_eq!(r.poll(Duration::from_millis(1), |_| n += 1), 1);
         assert_eq!(n, 1);
         assert_eq!(r.poll(Duration::from_millis(1), |_| ()), 0);
+        // An empty ring: poll waits for the producer's wakeup.
+        let producer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            ring.output(&4u32.to_ne_bytes(), 0).unwrap();
+        });
+        let mut got = Vec::new();
+        let n = r.poll(Duration::from_secs(10), |rec| got.push(rec.to_vec()));
+        producer.join().unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(got, vec![4u32.to_ne_bytes().to_vec()]);
     }
 }
