@@ -19,8 +19,10 @@ use bpfvm_isa::{RawInsn, slots_from_bytes, slots_to_bytes};
 use bpfvm_runtime::{RunError, RunOptions};
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod btf_value;
 mod kernel_verify;
 mod object_cmd;
+mod objrun;
 mod trace;
 
 /// bpfvm: a userspace eBPF runtime. Assemble, disassemble and run BPF
@@ -40,8 +42,12 @@ enum Command {
     Disasm(DisasmArgs),
     /// Show what an ELF object holds: sections, programs, maps, externs, relocations, BTF.
     Inspect(InspectArgs),
-    /// Run a program (a `.data` test or raw bytecode) and print r0; `--trace` shows every step.
-    Run(RunArgs),
+    /// Run a program (a `.data` test, raw bytecode, or an ELF object's program on a packet
+    /// or context, as `bpftool prog run`) and print r0; `--trace` shows every step.
+    Run(Box<RunArgs>),
+    /// Maps saved by `bpfvm run OBJ.o --state FILE`: `bpfvm map dump --state FILE [NAME]`.
+    #[command(subcommand)]
+    Map(MapCommand),
     /// Run a conformance suite (default: this repository's `conformance-tests/`) on every available engine.
     Conformance(ConformanceArgs),
     /// Load a program in the Linux kernel and print the verifier's verdict: accepted or not,
@@ -49,6 +55,12 @@ enum Command {
     KernelVerify(KernelVerifyArgs),
     /// Speak the bpf_conformance plugin protocol: `bpfvm plugin [MEM-HEX] [--engine E] [--elf]`, program as hex on stdin.
     Plugin(PluginArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum MapCommand {
+    /// Print every entry of the saved maps, as `bpftool map dump` does.
+    Dump(objrun::MapDumpArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -209,6 +221,45 @@ struct RunArgs {
     /// Engine to run on.
     #[arg(long, default_value = "interp", value_parser = clap::builder::PossibleValuesParser::new(ENGINE_NAMES))]
     engine: String,
+    /// ELF objects: run the program of this section (needed when several match).
+    #[arg(long, help_heading = "Objects")]
+    section: Option<String>,
+    /// ELF objects: run the program of this name.
+    #[arg(long, help_heading = "Objects")]
+    program: Option<String>,
+    /// ELF objects (XDP, tc, socket filter): the packet, a file of raw bytes.
+    #[arg(long, help_heading = "Objects")]
+    packet: Option<PathBuf>,
+    /// ELF objects: run on every packet of this pcap file in turn.
+    #[arg(long, help_heading = "Objects")]
+    pcap: Option<PathBuf>,
+    /// ELF objects: the packet as hex bytes (`0a 00 01` or `0a0001`).
+    #[arg(long, help_heading = "Objects")]
+    data: Option<String>,
+    /// ELF objects: write the packet out (or a syscall program's context) to this file.
+    #[arg(long, help_heading = "Objects")]
+    data_out: Option<PathBuf>,
+    /// ELF objects: `struct xdp_md` / `struct __sk_buff` bytes as hex, as bpftool's `ctx_in`.
+    #[arg(long, help_heading = "Objects")]
+    ctx_in: Option<String>,
+    /// ELF objects (raw_tp, kprobe, other struct contexts): the context as hex bytes.
+    #[arg(long, help_heading = "Objects")]
+    ctx: Option<String>,
+    /// ELF objects: the context as JSON (or a JSON file): fields by name, per the BTF
+    /// context struct, or an array of bytes.
+    #[arg(long, help_heading = "Objects")]
+    ctx_json: Option<String>,
+    /// ELF objects: run this many times per input and print the last result.
+    #[arg(long, default_value_t = 1, help_heading = "Objects")]
+    repeat: u32,
+    /// ELF objects: set a global (`.rodata`, `.data`, `.bss`) before load: NAME=HEX,
+    /// the bytes as they lie in memory (repeatable).
+    #[arg(long, help_heading = "Objects")]
+    global: Vec<String>,
+    /// ELF objects: maps' contents are loaded from this JSON file if it exists and saved
+    /// to it after the run, as pinned maps outlive a program run.
+    #[arg(long, help_heading = "Objects")]
+    state: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -270,7 +321,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Asm(a) => cmd_asm(a),
         Command::Disasm(a) => cmd_disasm(a),
-        Command::Run(a) => cmd_run(a),
+        Command::Run(a) => cmd_run(*a),
+        Command::Map(MapCommand::Dump(a)) => objrun::cmd_map_dump(&a),
         Command::Inspect(a) => cmd_inspect(a),
         Command::KernelVerify(a) => kernel_verify::cmd_kernel_verify(a),
         Command::Conformance(a) => cmd_conformance(a),
@@ -455,6 +507,35 @@ fn parse_mem(arg: &str) -> Result<Vec<u8>, Failure> {
 }
 
 fn cmd_run(a: RunArgs) -> Result<(), Failure> {
+    if a.input.input.as_os_str() != "-" && a.input.format == InputFormat::Auto {
+        let bytes = read_input(&a.input.input)?;
+        if object_cmd::is_elf(&bytes) {
+            return objrun::cmd_run_object(&a, bytes);
+        }
+    }
+    let object_only = [
+        (a.section.is_some(), "--section"),
+        (a.program.is_some(), "--program"),
+        (a.packet.is_some(), "--packet"),
+        (a.pcap.is_some(), "--pcap"),
+        (a.data.is_some(), "--data"),
+        (a.data_out.is_some(), "--data-out"),
+        (a.ctx_in.is_some(), "--ctx-in"),
+        (a.ctx.is_some(), "--ctx"),
+        (a.ctx_json.is_some(), "--ctx-json"),
+        (a.repeat != 1, "--repeat"),
+        (!a.global.is_empty(), "--global"),
+        (a.state.is_some(), "--state"),
+    ];
+    if let Some((_, flag)) = object_only.iter().find(|(set, _)| *set) {
+        return Err(Failure(
+            format!(
+                "{flag} is for ELF objects; {} is bytecode (give its memory with --mem)",
+                a.input.input.display()
+            ),
+            2,
+        ));
+    }
     let input = read_program(&a.input)?;
     let mut mem = match (&a.mem, &input.test) {
         (Some(m), _) => parse_mem(m)?,

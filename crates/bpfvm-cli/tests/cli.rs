@@ -367,3 +367,386 @@ fn kernel_notation_matches_the_verifier_log() {
         );
     }
 }
+
+fn packet_hex(name: &str) -> String {
+    std::fs::read_to_string(fixture(&format!("packets/{name}.hex")))
+        .expect("packet fixture")
+        .trim()
+        .to_string()
+}
+
+fn example_object(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../bpfvm/examples/bpf")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// The kernel's results for `runnable.o` (conformance-tests/elf/README.md, Results).
+#[test]
+fn run_object_programs_give_the_kernels_results() {
+    let obj = fixture("runnable.o");
+    let (code, out, err) = bpfvm(&[
+        "run",
+        &obj,
+        "--section",
+        "xdp",
+        "--data",
+        &packet_hex("tcp_syn"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("xdp_filter (section xdp, xdp program)\nReturn value: 2, duration: "),
+        "{out}"
+    );
+    // proto_count {6: {packets 1, bytes 40}}, runs {0: 1}, .data last_ttl 64.
+    assert!(out.contains("proto_count (hash): 1 added, 0 changed, 0 removed\n+ key: 06 00 00 00  value: 01 00 00 00 00 00 00 00  28 00 00 00 00 00 00 00\n  = {\"key\":6,\"value\":{\"packets\":1,\"bytes\":40}}"), "{out}");
+    assert!(
+        out.contains(
+            "+ key: 00 00 00 00  value: 01 00 00 00 00 00 00 00\n  = {\"key\":0,\"value\":1}"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("= {\"key\":0,\"value\":{\"last_ttl\":64}}"),
+        "{out}"
+    );
+
+    // tc_ttl: TTL 0x40 -> 0x3f, checksum f97b -> fa7b, the README's packet out.
+    let data_out = tmp("tc_ttl.out", "");
+    let frame = tmp("tcp_syn.bin", "");
+    std::fs::write(&frame, unhex(&packet_hex("tcp_syn"))).expect("write frame");
+    let (code, out, err) = bpfvm(&[
+        "run",
+        &obj,
+        "--program",
+        "tc_ttl",
+        "--packet",
+        frame.to_str().expect("utf-8"),
+        "--data-out",
+        data_out.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Return value: 0, duration"), "{out}");
+    assert!(
+        out.contains("0000010\t0028 0001 0000 3f06 fa7b c0a8 0001 c0a8 | .(....?..{......"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(&data_out).expect("data out"),
+        unhex(
+            "020000000002020000000001080045000028000100003f06fa7bc0a80001c0a800023039005000000001000000005002ffff00000000"
+        )
+    );
+
+    // sock_snap on udp_port9: 24 (skb->len 32 capped at cfg_snaplen); the packet out
+    // has the 14 bytes the kernel pushes back, zeroed.
+    let (code, out, err) = bpfvm(&[
+        "run",
+        &obj,
+        "--program",
+        "sock_snap",
+        "--data",
+        &packet_hex("udp_port9"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Return value: 24,"), "{out}");
+    assert!(
+        out.contains("0000000\t0000 0000 0000 0000 0000 0000 0000 4500 |"),
+        "{out}"
+    );
+}
+
+#[test]
+fn run_object_with_globals_pcap_and_repeat() {
+    let obj = fixture("runnable.o");
+    // udp_port53 passes (2); with cfg_blocked_port = 53 (a __u16, little-endian) it drops (1).
+    let (code, out, err) = bpfvm(&[
+        "run",
+        &obj,
+        "--section",
+        "xdp",
+        "--data",
+        &packet_hex("udp_port53"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Return value: 2,"), "{out}");
+    let (code, out, err) = bpfvm(&[
+        "run",
+        &obj,
+        "--section",
+        "xdp",
+        "--data",
+        &packet_hex("udp_port53"),
+        "--global",
+        "cfg_blocked_port=3500",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Return value: 1,"), "{out}");
+
+    // A pcap of tcp_syn and udp_port9: 2 then 1; runs[0] ends at 2 × 3 with --repeat 3.
+    let pcap = std::env::temp_dir().join(format!("bpfvm-cli-test-{}/two.pcap", std::process::id()));
+    let file = std::fs::File::create(&pcap).expect("pcap file");
+    let mut w = pcap_file::pcap::PcapWriter::new(file).expect("pcap writer");
+    for name in ["tcp_syn", "udp_port9"] {
+        let data = unhex(&packet_hex(name));
+        w.write_packet(&pcap_file::pcap::PcapPacket::new(
+            std::time::Duration::ZERO,
+            data.len() as u32,
+            &data,
+        ))
+        .expect("write packet");
+    }
+    drop(w);
+    let (code, out, err) = bpfvm(&[
+        "run",
+        &obj,
+        "--section",
+        "xdp",
+        "--pcap",
+        pcap.to_str().expect("utf-8"),
+        "--repeat",
+        "3",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("packet 1: Return value: 2, duration (average): "),
+        "{out}"
+    );
+    assert!(
+        out.contains("packet 2: Return value: 1, duration (average): "),
+        "{out}"
+    );
+    assert!(
+        out.contains("+ key: 00 00 00 00  value: 06 00 00 00 00 00 00 00"),
+        "{out}"
+    );
+}
+
+#[test]
+fn run_object_state_persists_maps_and_map_dump_prints_them() {
+    let obj = fixture("runnable.o");
+    let state =
+        std::env::temp_dir().join(format!("bpfvm-cli-test-{}/state.json", std::process::id()));
+    let _ = std::fs::remove_file(&state);
+    let state_s = state.to_str().expect("utf-8");
+    for (run, count) in [(1, "01"), (2, "02")] {
+        let (code, out, err) = bpfvm(&[
+            "run",
+            &obj,
+            "--section",
+            "xdp",
+            "--data",
+            &packet_hex("tcp_syn"),
+            "--state",
+            state_s,
+        ]);
+        assert_eq!(code, 0, "run {run}: {err}");
+        assert!(
+            out.contains(&format!("+ key: 00 00 00 00  value: {count} 00 00 00 00 00 00 00\n  = {{\"key\":0,\"value\":{run}}}")),
+            "run {run}: {out}"
+        );
+    }
+    let (code, out, err) = bpfvm(&["map", "dump", "--state", state_s, "runs"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "key: 00 00 00 00  value: 02 00 00 00 00 00 00 00\n\
+         key: 01 00 00 00  value: 00 00 00 00 00 00 00 00\n\
+         key: 02 00 00 00  value: 00 00 00 00 00 00 00 00\n\
+         Found 3 elements\n"
+    );
+    let (code, out, err) = bpfvm(&["map", "dump", "--state", state_s, "proto_count", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("\"formatted\":{\"key\":6,\"value\":{\"packets\":2,\"bytes\":80}}"),
+        "{out}"
+    );
+    let (code, out, _) = bpfvm(&["map", "dump", "--state", state_s]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("proto_count (hash):\nkey: 06 00 00 00  value: 02 00"),
+        "{out}"
+    );
+    let (code, _, err) = bpfvm(&["map", "dump", "--state", state_s, "nope"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no map named `nope`"), "{err}");
+}
+
+#[test]
+fn run_object_struct_context_from_json_by_btf() {
+    let obj = example_object("latency.o");
+    // op_start stores bpf_ktime_get_ns() under the event's id.
+    let (code, out, err) = bpfvm(&[
+        "run",
+        &obj,
+        "--program",
+        "op_start",
+        "--ctx-json",
+        r#"{"id": 7, "kind": 1}"#,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(
+            "start (hash): 1 added, 0 changed, 0 removed\n+ key: 07 00 00 00 00 00 00 00  value: "
+        ),
+        "{out}"
+    );
+    let (code, out, err) = bpfvm(&[
+        "run",
+        &obj,
+        "--program",
+        "op_start",
+        "--ctx",
+        "0800000000000000 00000000 00000000",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("+ key: 08 00 00 00"), "{out}");
+}
+
+#[test]
+fn run_object_bad_inputs_are_errors_not_panics() {
+    let obj = fixture("runnable.o");
+    let lat = example_object("latency.o");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["run", &obj, "--data", "00"],
+            "several programs match; choose one with --program or --section: xdp_filter (section xdp)",
+        ),
+        (
+            &["run", &obj, "--section", "kprobe/x", "--data", "00"],
+            "no program in section `kprobe/x` (the object has: xdp_filter (section xdp)",
+        ),
+        (
+            &["run", &obj, "--section", "xdp", "--data", "0g"],
+            "--data: `0g` is not a hex byte",
+        ),
+        (
+            &["run", &obj, "--section", "xdp"],
+            "give a packet with --packet FILE, --pcap FILE or --data HEX",
+        ),
+        (
+            &[
+                "run",
+                &obj,
+                "--section",
+                "xdp",
+                "--pcap",
+                "/nonexistent.pcap",
+            ],
+            "--pcap /nonexistent.pcap: No such file",
+        ),
+        (
+            &[
+                "run",
+                &obj,
+                "--section",
+                "xdp",
+                "--pcap",
+                &fixture("runnable.o"),
+            ],
+            "not a pcap file",
+        ),
+        (
+            &[
+                "run",
+                &obj,
+                "--section",
+                "xdp",
+                "--data",
+                "00",
+                "--global",
+                "nope=00",
+            ],
+            "global `nope`",
+        ),
+        (
+            &[
+                "run",
+                &obj,
+                "--section",
+                "xdp",
+                "--data",
+                "00",
+                "--global",
+                "cfg_blocked_port=00",
+            ],
+            "the variable is 2 bytes, the value 1",
+        ),
+        (
+            &[
+                "run",
+                &obj,
+                "--section",
+                "xdp",
+                "--data",
+                "00",
+                "--ctx",
+                "00",
+            ],
+            "it runs on a packet",
+        ),
+        (
+            &[
+                "run",
+                &lat,
+                "--program",
+                "op_start",
+                "--ctx-json",
+                "{\"id\": ",
+            ],
+            "--ctx-json: not JSON",
+        ),
+        (
+            &[
+                "run",
+                &lat,
+                "--program",
+                "op_start",
+                "--ctx-json",
+                "{\"idx\": 1}",
+            ],
+            "struct op_event has no field `idx` (it has: id, kind, pad)",
+        ),
+        (
+            &[
+                "run",
+                &lat,
+                "--program",
+                "op_start",
+                "--ctx",
+                &"00".repeat(17),
+            ],
+            "context of 17 bytes; the program's context struct `op_event` has 16",
+        ),
+        (
+            &["run", &lat, "--program", "op_start", "--data", "00"],
+            "runs on a context struct",
+        ),
+        (
+            &["run", &lat, "--program", "op_start"],
+            "give its context with --ctx HEX or --ctx-json",
+        ),
+    ];
+    for (args, want) in cases {
+        let (code, out, err) = bpfvm(args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    // A fault is a run failure (1) naming the instruction.
+    let (code, _, err) = bpfvm(&["run", &lat, "--program", "op_start", "--ctx", "0102"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("fault: ") && err.contains("at pc 0: r1 = *(u64 *)(r1 + 0x0)"),
+        "{err}"
+    );
+}
