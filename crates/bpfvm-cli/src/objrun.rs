@@ -186,9 +186,7 @@ fn entry_plain(info: &MapInfo, key: &[u8], value: &[u8]) -> String {
     let sep_name = if break_names { "\n" } else { " " };
     let mut out = format!("key:{sep_name}{}", fprint_hex(key));
     if info.percpu {
-        let stride = info.value_size.next_multiple_of(8).max(1);
-        for (cpu, slot) in value.chunks(stride).enumerate() {
-            let slot = &slot[..info.value_size.min(slot.len())];
+        for (cpu, slot) in percpu_slots(info, value).enumerate() {
             let _ = write!(out, "\nvalue (CPU {cpu:02}):{sep_name}{}", fprint_hex(slot));
         }
     } else {
@@ -211,21 +209,25 @@ fn formatted(btf: Option<&Btf>, info: &MapInfo, key: &[u8], value: &[u8]) -> Opt
     } else {
         btf_value::format(btf, TypeId(info.btf_key), key)
     };
-    let v = if info.percpu {
-        let stride = info.value_size.next_multiple_of(8).max(1);
-        Value::Array(
-            value
-                .chunks(stride)
-                .enumerate()
-                .map(|(cpu, slot)| {
-                    json!({"cpu": cpu, "value": btf_value::format(btf, TypeId(info.btf_value), slot)})
-                })
-                .collect(),
-        )
-    } else {
-        btf_value::format(btf, TypeId(info.btf_value), value)
-    };
-    Some(json!({"key": k, "value": v}))
+    if info.percpu {
+        let values: Vec<Value> = percpu_slots(info, value)
+            .enumerate()
+            .map(|(cpu, slot)| {
+                json!({"cpu": cpu, "value": btf_value::format(btf, TypeId(info.btf_value), slot)})
+            })
+            .collect();
+        return Some(json!({"key": k, "values": values}));
+    }
+    Some(json!({"key": k, "value": btf_value::format(btf, TypeId(info.btf_value), value)}))
+}
+
+/// A per-CPU value's slots (each `value_size` rounded up to 8, as the syscall lays them
+/// out), each cut to `value_size`.
+fn percpu_slots<'a>(info: &MapInfo, value: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
+    let size = info.value_size;
+    value
+        .chunks(size.next_multiple_of(8).max(1))
+        .map(move |slot| &slot[..size.min(slot.len())])
 }
 
 fn hex_array(bytes: &[u8]) -> Value {
@@ -238,7 +240,16 @@ fn entries_json(btf: Option<&Btf>, info: &MapInfo, contents: &MapContents) -> Va
         contents
             .iter()
             .map(|(k, v)| {
-                let mut e = json!({"key": hex_array(k), "value": hex_array(v)});
+                // Per-CPU maps: one value per slot, as `bpftool -j` prints them.
+                let mut e = if info.percpu {
+                    let values: Vec<Value> = percpu_slots(info, v)
+                        .enumerate()
+                        .map(|(cpu, slot)| json!({"cpu": cpu, "value": hex_array(slot)}))
+                        .collect();
+                    json!({"key": hex_array(k), "values": values})
+                } else {
+                    json!({"key": hex_array(k), "value": hex_array(v)})
+                };
                 if let Some(f) = formatted(btf, info, k, v)
                     && let Some(obj) = e.as_object_mut()
                 {
@@ -317,7 +328,8 @@ fn write_state(
 }
 
 /// Writes `state` into the object's maps (frozen ones — `.rodata`, `.kconfig` — keep
-/// what the object and `--global` gave them). Keys the state lacks are deleted.
+/// what the object and `--global` gave them; program arrays and maps of maps keep their
+/// static slots). Keys the state lacks are deleted.
 fn restore(
     object: &Object,
     infos: &BTreeMap<String, MapInfo>,
@@ -327,7 +339,12 @@ fn restore(
         let map = object
             .map(name)
             .map_err(|e| bad(format!("--state: {e}; is the state from another object?")))?;
-        if infos.get(name).is_some_and(|i| i.frozen) {
+        // Frozen maps keep the object's contents; slots of program arrays and maps of
+        // maps refer to this process's programs and maps, which the object's own
+        // initialisation set up again.
+        if infos.get(name).is_some_and(|i| {
+            i.frozen || i.type_name == "prog_array" || i.type_name.ends_with("of_maps")
+        }) {
             continue;
         }
         let m = map.map();
@@ -827,6 +844,9 @@ pub fn cmd_run_object(a: &RunArgs, bytes: Vec<u8>) -> Result<(), Failure> {
                     )));
                 }
             };
+            if packets.is_empty() {
+                return Err(bad("--pcap: the capture has no packets"));
+            }
             let many = packets.len() > 1;
             header();
             for (i, p) in packets.iter().enumerate() {
@@ -861,9 +881,15 @@ pub fn cmd_run_object(a: &RunArgs, bytes: Vec<u8>) -> Result<(), Failure> {
                     ty.0.name_of(ty.1).unwrap_or("?")
                 )));
             }
-            header();
             let writable =
                 KernelType::from_u32(spec_prog.kind.prog_type) == Some(KernelType::Syscall);
+            if a.data_out.is_some() && !writable {
+                return Err(bad(format!(
+                    "--data-out: a {} program has no packet out and cannot write its context",
+                    spec_prog.kind.type_name()
+                )));
+            }
+            header();
             let o = runner.run_struct(&bytes, writable)?;
             print_outcome(&o, "", a.repeat);
             last_out = o.packet;

@@ -34,6 +34,7 @@ fn help_lists_every_subcommand_with_a_description() {
         "conformance",
         "kernel-verify",
         "plugin",
+        "map",
     ] {
         let line = out
             .lines()
@@ -735,6 +736,19 @@ fn run_object_bad_inputs_are_errors_not_panics() {
             &["run", &lat, "--program", "op_start"],
             "give its context with --ctx HEX or --ctx-json",
         ),
+        (
+            &[
+                "run",
+                &lat,
+                "--program",
+                "op_start",
+                "--ctx-json",
+                "{\"id\": 1}",
+                "--data-out",
+                "/tmp/x",
+            ],
+            "--data-out: a raw_tracepoint program has no packet out",
+        ),
     ];
     for (args, want) in cases {
         let (code, out, err) = bpfvm(args);
@@ -748,5 +762,42 @@ fn run_object_bad_inputs_are_errors_not_panics() {
     assert!(
         err.contains("fault: ") && err.contains("at pc 0: r1 = *(u64 *)(r1 + 0x0)"),
         "{err}"
+    );
+}
+
+#[test]
+fn map_dump_of_per_cpu_maps_prints_each_slot() {
+    // maps_legacy.o xdp_first_byte on tcp_syn: `scratch` {0: byte 0 = 2} (README), on
+    // the running slot, CPU 0.
+    let state =
+        std::env::temp_dir().join(format!("bpfvm-cli-test-{}/percpu.json", std::process::id()));
+    let _ = std::fs::remove_file(&state);
+    let state_s = state.to_str().expect("utf-8");
+    let (code, out, err) = bpfvm(&[
+        "run",
+        &fixture("maps_legacy.o"),
+        "--program",
+        "xdp_first_byte",
+        "--data",
+        &packet_hex("tcp_syn"),
+        "--state",
+        state_s,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Return value: 2,"), "{out}");
+    let (code, out, err) = bpfvm(&["map", "dump", "--state", state_s, "scratch"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with(
+            "key: 00 00 00 00\nvalue (CPU 00): 02 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00\n"
+        ),
+        "{out}"
+    );
+    assert!(out.ends_with("Found 1 element\n"), "{out}");
+    let (code, out, _) = bpfvm(&["map", "dump", "--state", state_s, "scratch", "--json"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("\"values\":[{\"cpu\":0,\"value\":[\"0x02\","),
+        "{out}"
     );
 }
