@@ -801,3 +801,66 @@ fn map_dump_of_per_cpu_maps_prints_each_slot() {
         "{out}"
     );
 }
+
+/// `bpfvm run OBJ.o` builds each program type's context as `BPF_PROG_TEST_RUN` does:
+/// the return value and packet out of every runnable.o program on every fixture packet
+/// are the kernel's.
+#[cfg(target_os = "linux")]
+#[test]
+fn run_object_agrees_with_the_kernels_test_run() {
+    if !kernel() {
+        return;
+    }
+    use bpfvm_kernel::{Bpf, KernelLoadOptions, host_load_options, vmlinux_btf};
+    let vmlinux = vmlinux_btf().expect("/sys/kernel/btf/vmlinux");
+    let bytes = std::fs::read(fixture("runnable.o")).expect("fixture");
+    let opts = bpfvm_object::LoadOptions {
+        name: "runnable".into(),
+        ..host_load_options("", &vmlinux)
+    };
+    let obj = bpfvm_object::load(&bytes, &opts).expect("load");
+    let out_file = tmp("kernel-cmp.out", "");
+    let mut failures = Vec::new();
+    for program in ["xdp_filter", "sock_snap", "tc_ttl"] {
+        for name in [
+            "tcp_syn",
+            "udp_port9",
+            "udp_port53",
+            "tcp_ttl1",
+            "arp",
+            "magic",
+        ] {
+            let frame = unhex(&packet_hex(name));
+            // A fresh kernel load per run, as bpfvm loads the object afresh.
+            let loaded = Bpf::new()
+                .load_object(&obj, Some(&vmlinux), &KernelLoadOptions::default())
+                .expect("kernel load");
+            let k = loaded.run(&obj, program, &frame).expect("kernel run");
+            let (code, out, err) = bpfvm(&[
+                "run",
+                &fixture("runnable.o"),
+                "--program",
+                program,
+                "--data",
+                &packet_hex(name),
+                "--data-out",
+                out_file.to_str().expect("utf-8"),
+            ]);
+            assert_eq!(code, 0, "{program} {name}: {err}");
+            let retval: u32 = out
+                .lines()
+                .find_map(|l| l.strip_prefix("Return value: "))
+                .and_then(|l| l.split(',').next())
+                .and_then(|n| n.parse().ok())
+                .expect("Return value line");
+            let packet = std::fs::read(&out_file).expect("data out");
+            if (retval, &packet) != (k.retval, &k.packet) {
+                failures.push(format!(
+                    "{program} {name}: bpfvm {retval} {packet:02x?}, kernel {} {:02x?}",
+                    k.retval, k.packet
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
