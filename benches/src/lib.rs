@@ -5,6 +5,11 @@
 //! becomes a time per instruction). The programs use only ISA v1 instructions, so that
 //! `rbpf` runs the very same bytes.
 //!
+//! [`maps`] holds the programs of `benches/maps.rs` (map lookups and updates, ring buffer
+//! output, the empty program of the hook benchmark) and bpfvm's setup for them; `kernel`
+//! (Linux only) loads the same programs and maps into the kernel and consumes a kernel
+//! ring buffer.
+//!
 //! ```
 //! use bpfvm_benches::{sum_loop, sum_loop_native, sum_loop_insns};
 //! let bytes = sum_loop(100);
@@ -13,7 +18,13 @@
 //! assert_eq!(sum_loop_insns(100), 303);
 //! ```
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+// Only `kernel`'s ring buffer mapping needs unsafe code.
+#![deny(unsafe_code)]
+
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub mod kernel;
+pub mod maps;
 
 use std::hint::black_box;
 
