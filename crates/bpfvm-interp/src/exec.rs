@@ -17,7 +17,7 @@ use bpfvm_isa::{AluOp, AtomicOp, EndianOp, JmpOp};
 use bpfvm_runtime::maps::RunGuard;
 use bpfvm_runtime::{
     CallbackRequest, Context, Fault, FaultKind, HelperContext, LoadedProgram, MAX_CALL_FRAMES,
-    MAY_GOTO_BUDGET, PacketBounds, RegionKind, Regions, RunOptions, RunState, StackMemory,
+    MAY_GOTO_BUDGET, Regions, RunOptions, RunState, StackMemory,
 };
 
 use crate::compile::{Code, Compiled, Op};
@@ -110,12 +110,17 @@ pub(crate) fn run<T: Tracer>(
         Ok(fp) => fp,
         Err(e) => return setup_fault(FaultKind::from(e)),
     };
-    let layout = ctx.layout(prog.program_type());
-    let setup = set_up_context(ctx, layout, &mut regions, &mut ctx_bytes);
-    let (r1, r2, mem_addr, mem_len, packet_bounds) = match setup {
+    let installed = match ctx.install(prog.program_type(), &mut regions, &mut ctx_bytes) {
         Ok(v) => v,
         Err(kind) => return setup_fault(kind),
     };
+    let (r1, r2, mem_addr, mem_len) = (
+        installed.r1,
+        installed.r2,
+        installed.packet_addr,
+        installed.packet_len,
+    );
+    let packet_bounds = installed.bounds;
     if let Err(e) = regions.add_direct_values(prog) {
         return setup_fault(FaultKind::from(e));
     }
@@ -165,69 +170,6 @@ pub(crate) fn run<T: Tracer>(
         *bounds = b;
     }
     (result, count)
-}
-
-/// Puts the context in the regions: returns `r1`, `r2`, the legacy packet's address and
-/// length, and where to write the packet bounds back after the run.
-fn set_up_context<'a>(
-    ctx: &'a mut Context<'_>,
-    layout: Option<&'static bpfvm_abi::ContextLayout>,
-    regions: &mut Regions<'a>,
-    ctx_bytes: &'a mut [u8; 24],
-) -> Result<(u64, u64, u64, u64, Option<&'a mut PacketBounds>), FaultKind> {
-    let no_layout = FaultKind::HelperFailed {
-        id: 0,
-        reason: "this program type has no context of that kind",
-    };
-    Ok(match ctx {
-        Context::Memory(mem) => {
-            let len = mem.len() as u64;
-            let addr = if mem.is_empty() {
-                0
-            } else {
-                mem.as_ptr().addr() as u64
-            };
-            regions.add_mut(RegionKind::Memory, mem)?;
-            (addr, len, addr, len, None)
-        }
-        Context::Xdp { md, packet } => {
-            *ctx_bytes = md.to_bytes();
-            let (buf, bounds) = packet.parts_mut();
-            let b = *bounds;
-            regions.set_packet(buf, b)?;
-            let addr = regions.set_context(layout.ok_or(no_layout)?, ctx_bytes)?;
-            let data = regions.packet_addr(b.data);
-            (addr, 0, data, (b.end - b.data) as u64, Some(bounds))
-        }
-        Context::SkBuff { skb, packet } => {
-            let (buf, bounds) = packet.parts_mut();
-            let b = *bounds;
-            skb.set_field(0, (b.end - b.data) as u32);
-            regions.set_packet(buf, b)?;
-            let addr = regions.set_context(layout.ok_or(no_layout)?, skb.bytes_mut())?;
-            let data = regions.packet_addr(b.data);
-            (addr, 0, data, (b.end - b.data) as u64, Some(bounds))
-        }
-        Context::Struct { bytes, writable } => {
-            let addr = if bytes.is_empty() {
-                0
-            } else {
-                bytes.as_ptr().addr() as u64
-            };
-            if *writable {
-                regions.add_mut(RegionKind::Host, bytes)?;
-            } else {
-                regions.add_read_only(RegionKind::Host, bytes)?;
-            }
-            (addr, 0, 0, 0, None)
-        }
-        _ => {
-            return Err(FaultKind::HelperFailed {
-                id: 0,
-                reason: "unknown context kind",
-            });
-        }
-    })
 }
 
 fn segment_in<T: Tracer>(

@@ -3,8 +3,8 @@
 
 use bpfvm_abi::{ContextLayout, SOCKET_FILTER_CONTEXT, TC_CONTEXT, XDP_CONTEXT};
 
-use crate::PacketBounds;
 use crate::helpers::{XDP_PACKET_HEADROOM, XDP_SHARED_INFO};
+use crate::{FaultKind, PacketBounds, RegionKind, Regions};
 
 /// A packet in a buffer with headroom and tailroom, as the kernel's `xdp_buff`: programs
 /// see `meta..end`, and the adjust helpers move the bounds inside the buffer.
@@ -181,5 +181,105 @@ impl Context<'_> {
             Context::SkBuff { .. } => "__sk_buff",
             Context::Struct { .. } => "struct",
         }
+    }
+}
+
+/// What an engine gets from putting a [`Context`] into a run's [`Regions`]
+/// ([`Context::install`]).
+#[derive(Debug)]
+pub struct InstalledContext<'a> {
+    /// The program's `r1`: the address of the memory, the context struct or the host struct.
+    pub r1: u64,
+    /// The program's `r2`: the memory's length under the test ABI, else 0.
+    pub r2: u64,
+    /// Address of the packet of legacy packet loads (`ldabs`/`ldind`): the memory, or the
+    /// packet data.
+    pub packet_addr: u64,
+    /// Its length.
+    pub packet_len: u64,
+    /// Where the packet's bounds go back after the run (XDP and `__sk_buff` contexts), so
+    /// that head/tail adjustments reach the host's [`Packet`].
+    pub bounds: Option<&'a mut PacketBounds>,
+}
+
+impl<'a> Context<'_> {
+    /// Puts this context into `regions` for a run of a program of `program_type`: the
+    /// memory or host struct as a region, or the packet and the context struct with its
+    /// field rules (`ctx_bytes` holds an `xdp_md` while the run lasts). Every engine sets a
+    /// run up through this, so all see the same memory.
+    pub fn install(
+        &'a mut self,
+        program_type: crate::ProgramType,
+        regions: &mut Regions<'a>,
+        ctx_bytes: &'a mut [u8; 24],
+    ) -> Result<InstalledContext<'a>, FaultKind> {
+        let layout = self.layout(program_type);
+        let no_layout = FaultKind::HelperFailed {
+            id: 0,
+            reason: "this program type has no context of that kind",
+        };
+        let addr_of = |bytes: &[u8]| {
+            if bytes.is_empty() {
+                0
+            } else {
+                bytes.as_ptr().addr() as u64
+            }
+        };
+        Ok(match self {
+            Context::Memory(mem) => {
+                let (addr, len) = (addr_of(mem), mem.len() as u64);
+                regions.add_mut(RegionKind::Memory, mem)?;
+                InstalledContext {
+                    r1: addr,
+                    r2: len,
+                    packet_addr: addr,
+                    packet_len: len,
+                    bounds: None,
+                }
+            }
+            Context::Xdp { md, packet } => {
+                *ctx_bytes = md.to_bytes();
+                let (buf, bounds) = packet.parts_mut();
+                let b = *bounds;
+                regions.set_packet(buf, b)?;
+                let r1 = regions.set_context(layout.ok_or(no_layout)?, ctx_bytes)?;
+                InstalledContext {
+                    r1,
+                    r2: 0,
+                    packet_addr: regions.packet_addr(b.data),
+                    packet_len: (b.end - b.data) as u64,
+                    bounds: Some(bounds),
+                }
+            }
+            Context::SkBuff { skb, packet } => {
+                let (buf, bounds) = packet.parts_mut();
+                let b = *bounds;
+                skb.set_field(0, (b.end - b.data) as u32);
+                regions.set_packet(buf, b)?;
+                let r1 = regions.set_context(layout.ok_or(no_layout)?, skb.bytes_mut())?;
+                InstalledContext {
+                    r1,
+                    r2: 0,
+                    packet_addr: regions.packet_addr(b.data),
+                    packet_len: (b.end - b.data) as u64,
+                    bounds: Some(bounds),
+                }
+            }
+            Context::Struct { bytes, writable } => {
+                let r1 = addr_of(bytes);
+                if *writable {
+                    regions.add_mut(RegionKind::Host, bytes)?;
+                } else {
+                    regions.add_read_only(RegionKind::Host, bytes)?;
+                }
+                InstalledContext {
+                    r1,
+                    r2: 0,
+                    packet_addr: 0,
+                    packet_len: 0,
+                    bounds: None,
+                }
+            }
+        })
     }
 }

@@ -57,7 +57,7 @@ mod memory;
 mod program;
 mod run;
 
-pub use context::{Context, Packet, SkBuff, XdpMd};
+pub use context::{Context, InstalledContext, Packet, SkBuff, XdpMd};
 pub use engine::{CancelToken, Engine, RunError, RunOptions};
 pub use env::{Environment, FixedEnvironment, SystemEnvironment, Task};
 pub use fault::{Fault, FaultKind};

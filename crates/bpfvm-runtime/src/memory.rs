@@ -636,6 +636,14 @@ impl<'a> Regions<'a> {
         top
     }
 
+    /// The most recently hit region, which accesses check first (empty before the first
+    /// hit, and after the region it copied went away). A JIT mirrors it for an inline fast
+    /// path and takes it again after each call into the runtime.
+    #[inline]
+    pub fn hot(&self) -> MemoryRegion {
+        self.hot
+    }
+
     /// The regions, in the order they were added.
     pub fn iter(&self) -> impl Iterator<Item = &MemoryRegion> {
         self.table.iter().take(self.len)
