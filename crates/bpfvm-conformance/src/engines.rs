@@ -10,9 +10,12 @@ pub const ENGINE_NAMES: [&str; 3] = ["interp", "jit", "kernel"];
 pub fn engine_by_name(name: &str) -> Result<Box<dyn Engine>, String> {
     match name {
         "interp" => Ok(Box::new(Interpreter::new())),
-        "jit" => Err("engine `jit` is not available in this build of bpfvm (the Cranelift JIT is not implemented yet)".into()),
+        "jit" => Ok(Box::new(bpfvm_jit::Jit::new())),
         "kernel" => kernel_engine(),
-        other => Err(format!("unknown engine `{other}` (known: {})", ENGINE_NAMES.join(", "))),
+        other => Err(format!(
+            "unknown engine `{other}` (known: {})",
+            ENGINE_NAMES.join(", ")
+        )),
     }
 }
 

@@ -1,0 +1,232 @@
+//! A program's native code: one Cranelift function per BPF function, in a `JITModule` of
+//! its own whose memory is freed when the program (its engine cache) is dropped.
+
+use std::sync::{Mutex, OnceLock};
+
+use bpfvm_isa::{CallKind, Insn, LdDwKind};
+use bpfvm_runtime::LoadedProgram;
+use cranelift_codegen::ir::{AbiParam, Signature, types};
+use cranelift_codegen::isa::OwnedTargetIsa;
+use cranelift_codegen::settings::Configurable;
+use cranelift_codegen::{Context, settings};
+use cranelift_frontend::FunctionBuilderContext;
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
+
+use crate::JitError;
+use crate::runtime::JitRun;
+use crate::translate::{FunctionTranslator, Shims};
+
+/// The native signature of every compiled BPF function:
+/// `(run, r1, r2, r3, r4, r5, fp, depth) -> r0`.
+pub(crate) type JitFn = unsafe extern "C" fn(*mut JitRun, u64, u64, u64, u64, u64, u64, u64) -> u64;
+
+/// The host's instruction set, built once per process: the fixed cost of the JIT.
+pub(crate) fn host_isa() -> Result<OwnedTargetIsa, JitError> {
+    static ISA: OnceLock<Result<OwnedTargetIsa, String>> = OnceLock::new();
+    ISA.get_or_init(|| {
+        let mut flags = settings::builder();
+        let set = |flags: &mut settings::Builder, name: &str, value: &str| {
+            flags
+                .set(name, value)
+                .map_err(|e| format!("cranelift setting {name}={value}: {e}"))
+        };
+        set(&mut flags, "opt_level", "speed")?;
+        set(&mut flags, "is_pic", "false")?;
+        // Cranelift's IR verifier costs compile time; the tests run with it.
+        let verify = if cfg!(debug_assertions) {
+            "true"
+        } else {
+            "false"
+        };
+        set(&mut flags, "enable_verifier", verify)?;
+        let builder = cranelift_native::builder().map_err(|e| format!("host ISA: {e}"))?;
+        builder
+            .finish(settings::Flags::new(flags))
+            .map_err(|e| format!("host ISA: {e}"))
+    })
+    .clone()
+    .map_err(JitError::Isa)
+}
+
+/// What `--dump-ir` / `--dump-asm` show of one function.
+#[derive(Debug, Clone)]
+pub struct FunctionDump {
+    /// The BPF pc where the function starts.
+    pub entry: usize,
+    /// Cranelift IR after translation, before optimization.
+    pub ir: String,
+    /// The machine code Cranelift emitted, in its own disassembly syntax (VCode).
+    pub asm: String,
+}
+
+/// Owner of the code memory; frees it on drop.
+struct CodeMemory(Option<JITModule>);
+
+impl Drop for CodeMemory {
+    fn drop(&mut self) {
+        if let Some(module) = self.0.take() {
+            // SAFETY: the module's functions are reachable only through the
+            // `CompiledProgram` being dropped; runs borrow it (or keep its program's
+            // engine data alive) for as long as they execute its code, so none runs now
+            // and none will.
+            unsafe { module.free_memory() };
+        }
+    }
+}
+
+// SAFETY: `JITModule` holds raw pointers to its code memory and symbol table, which makes
+// it neither Send nor Sync. After `finalize_definitions` it is never used again except to
+// free the memory once, in `Drop` (behind `&mut`); the code itself is immutable and
+// position-fixed, so sharing the owner between threads is sound.
+unsafe impl Send for CodeMemory {}
+// SAFETY: see `Send`: no `&self` method touches the module.
+unsafe impl Sync for CodeMemory {}
+
+/// A program compiled to native code.
+pub struct CompiledProgram {
+    /// Function entry pc → native address, sorted by pc.
+    functions: Vec<(usize, usize)>,
+    dumps: Vec<FunctionDump>,
+    _memory: Mutex<CodeMemory>,
+}
+
+impl std::fmt::Debug for CompiledProgram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledProgram")
+            .field("functions", &self.functions.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CompiledProgram {
+    /// Compiles `prog` (the engine cache's constructor).
+    pub(crate) fn build(prog: &LoadedProgram) -> Result<CompiledProgram, JitError> {
+        Self::compile(prog, false)
+    }
+
+    /// Compiles `prog`; with `dump`, keeps each function's IR and disassembly.
+    pub(crate) fn compile(prog: &LoadedProgram, dump: bool) -> Result<CompiledProgram, JitError> {
+        let isa = host_isa()?;
+        let mut module = JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()));
+        let entries = function_entries(prog);
+        let mut sig = Signature::new(isa.default_call_conv());
+        for _ in 0..8 {
+            sig.params.push(AbiParam::new(types::I64));
+        }
+        sig.returns.push(AbiParam::new(types::I64));
+        let mut ids: Vec<(usize, FuncId)> = Vec::with_capacity(entries.len());
+        for &pc in &entries {
+            let id = module
+                .declare_function(&format!("bpf_fn_{pc}"), Linkage::Local, &sig)
+                .map_err(|e| JitError::Codegen {
+                    entry: pc,
+                    reason: e.to_string(),
+                })?;
+            ids.push((pc, id));
+        }
+        let shims = Shims::new(isa.default_call_conv());
+        let mut ctx = Context::new();
+        let mut fbc = FunctionBuilderContext::new();
+        let mut dumps = Vec::new();
+        for &(pc, id) in &ids {
+            ctx.func.signature = sig.clone();
+            ctx.set_disasm(dump);
+            let translator = FunctionTranslator::new(prog, &shims, pc);
+            let ir = translator.translate(
+                &mut ctx.func,
+                &mut fbc,
+                &mut module,
+                &ids,
+                isa.frontend_config(),
+            );
+            let ir = ir.map_err(|reason| JitError::Codegen { entry: pc, reason })?;
+            module
+                .define_function(id, &mut ctx)
+                .map_err(|e| JitError::Codegen {
+                    entry: pc,
+                    reason: format!("{e:?}"),
+                })?;
+            if dump {
+                let asm = ctx
+                    .compiled_code()
+                    .and_then(|c| c.vcode.clone())
+                    .unwrap_or_default();
+                dumps.push(FunctionDump { entry: pc, ir, asm });
+            }
+            module.clear_context(&mut ctx);
+        }
+        module
+            .finalize_definitions()
+            .map_err(|e| JitError::Codegen {
+                entry: 0,
+                reason: e.to_string(),
+            })?;
+        let functions = ids
+            .iter()
+            .map(|&(pc, id)| (pc, module.get_finalized_function(id).addr()))
+            .collect();
+        Ok(CompiledProgram {
+            functions,
+            dumps,
+            _memory: Mutex::new(CodeMemory(Some(module))),
+        })
+    }
+
+    /// The function starting at `pc`, if one does.
+    pub(crate) fn function_at(&self, pc: usize) -> Option<JitFn> {
+        let i = self.functions.binary_search_by_key(&pc, |&(p, _)| p).ok()?;
+        let addr = self.functions.get(i)?.1;
+        // SAFETY: `addr` is a finalized function of this module compiled with the `JitFn`
+        // signature (`compile`); it stays mapped while `self` lives.
+        Some(unsafe { std::mem::transmute::<usize, JitFn>(addr) })
+    }
+
+    /// The program's entry function (pc 0).
+    pub(crate) fn entry(&self) -> JitFn {
+        // `compile` always compiles pc 0 first.
+        let addr = self.functions.first().map_or(0, |&(_, a)| a);
+        debug_assert_ne!(addr, 0);
+        // SAFETY: as in `function_at`.
+        unsafe { std::mem::transmute::<usize, JitFn>(addr) }
+    }
+
+    /// The functions' IR and disassembly (empty unless compiled for a dump).
+    pub fn dumps(&self) -> &[FunctionDump] {
+        &self.dumps
+    }
+
+    /// How many functions were compiled.
+    pub fn function_count(&self) -> usize {
+        self.functions.len()
+    }
+}
+
+/// Where functions start: pc 0, every local call's target and every code address a
+/// `lddw src=4` loads (callbacks, `callx` targets). Sorted, pc 0 first.
+pub(crate) fn function_entries(prog: &LoadedProgram) -> Vec<usize> {
+    let mut entries = vec![0];
+    for (pc, insn) in prog.program().iter() {
+        let rel = match insn {
+            Insn::Call {
+                kind: CallKind::Local,
+                imm,
+            } => i64::from(imm),
+            Insn::LdDw {
+                kind: LdDwKind::Func,
+                imm,
+                ..
+            } => i64::from(imm),
+            _ => continue,
+        };
+        let target = pc as i64 + 1 + rel;
+        if let Ok(t) = usize::try_from(target) {
+            if prog.program().get(t).is_some() {
+                entries.push(t);
+            }
+        }
+    }
+    entries.sort_unstable();
+    entries.dedup();
+    entries
+}

@@ -1,0 +1,227 @@
+//! # bpfvm-jit: the Cranelift JIT
+//!
+//! This crate owns the translation of a [`LoadedProgram`] to native code for the host
+//! (through Cranelift, so nothing here is specific to x86_64) and the [`Jit`] engine that
+//! runs it. The instruction semantics are the interpreter's (`bpfvm-interp`), bit for bit:
+//! division by zero, `INT_MIN / -1`, shift masking, 32-bit zero extension, byte swaps,
+//! every atomic, `lddw` of every kind, local calls, `callx`, helpers, kfuncs, tail calls
+//! and `bpf_loop` / `bpf_for_each_map_elem` callbacks.
+//!
+//! How a program becomes code: every BPF function (pc 0, each local call target, each
+//! code address a `lddw src=4` loads) becomes one Cranelift function with the native
+//! signature `(run, r1, r2, r3, r4, r5, fp, depth) -> r0`, in a `JITModule` of the
+//! program's own. The code is built on first use and cached in the program
+//! ([`LoadedProgram::engine_data`]); it is freed when the program is dropped.
+//!
+//! ## Checked mode
+//! Until the static verifier lands, every program runs *checked*, as in the interpreter:
+//! - memory accesses outside the current stack frame are tested inline against a copy of
+//!   the run's hot region (one subtract, two compares); anything else calls into
+//!   [`bpfvm_runtime::Regions`], which finds the region or faults exactly as the
+//!   interpreter does (map values, which other threads share, always take that path and
+//!   are accessed atomically);
+//! - the instruction budget is counted per basic block and, with the cancel flag, checked
+//!   at backward jumps and calls. A budget or cancellation fault names the pc of the jump
+//!   or call that noticed, and a run may execute past its budget by at most one stretch
+//!   of straight-line code before it notices (the interpreter faults at the exact
+//!   instruction);
+//! - faults come back as the interpreter's typed [`Fault`], never as a signal or a crash.
+//!
+//! ## Invariants
+//! - **Architecture Invariant:** code memory is never writable and executable at once:
+//!   Cranelift's JIT module writes code into read-write pages and makes them read-execute
+//!   (`mprotect`) before any function pointer is taken.
+//! - Generated code only touches memory that the runtime proved to be inside a region of
+//!   the run, the current frame, or the run's own [`runtime::JitRun`] record.
+//! - A panic in a host helper never unwinds through generated code: the shims catch it and
+//!   the engine resumes it after the run has cleaned up.
+//!
+//! ```
+//! use bpfvm_isa::Program;
+//! use bpfvm_jit::Jit;
+//! use bpfvm_runtime::{Engine, FaultKind, LoadedProgram, ProgramType, RunError, RunOptions};
+//!
+//! // r0 = *(u8 *)(r1 + 1) ; exit
+//! let bytes = [0x71, 0x10, 1, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
+//! let prog = LoadedProgram::new(Program::from_bytes(&bytes)?, ProgramType::Conformance)?;
+//! let jit = Jit::new();
+//! assert_eq!(jit.run(&prog, &mut [7, 42], &RunOptions::default()), Ok(42));
+//! // One byte of memory: the second is out of bounds, a fault at pc 0 as in the interpreter.
+//! let Err(RunError::Fault(fault)) = jit.run(&prog, &mut [7], &RunOptions::default()) else {
+//!     panic!("expected a fault");
+//! };
+//! assert_eq!(fault.pc, 0);
+//! assert!(matches!(fault.kind, FaultKind::OutOfBounds { size: 1, write: false, .. }));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+mod code;
+mod runtime;
+mod translate;
+
+use std::sync::atomic::AtomicBool;
+
+use bpfvm_runtime::maps::RunGuard;
+use bpfvm_runtime::{
+    Context, Engine, Fault, FaultKind, LoadedProgram, Regions, RunError, RunOptions, RunState,
+    StackMemory,
+};
+
+pub use code::{CompiledProgram, FunctionDump};
+
+use runtime::{Ending, JitRun, STATUS_OK};
+
+/// Why the JIT could not compile a program.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JitError {
+    /// Cranelift does not support this host, or refused a setting.
+    #[error("no JIT for this host: {0}")]
+    Isa(String),
+    /// Cranelift failed on a function (an engine bug: every loaded program translates).
+    #[error("JIT compilation of the function at pc {entry} failed: {reason}")]
+    Codegen {
+        /// The function's entry pc.
+        entry: usize,
+        /// Cranelift's message.
+        reason: String,
+    },
+}
+
+/// The JIT engine. Stateless apart from the per-process ISA: one value serves any number
+/// of programs and threads; each program's code is cached in the program.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Jit;
+
+impl Jit {
+    /// The JIT.
+    pub fn new() -> Jit {
+        Jit
+    }
+
+    /// Compiles `prog` now (runs compile on first use anyway); reports what Cranelift
+    /// could not do as an error instead of a refused run.
+    pub fn compile(&self, prog: &LoadedProgram) -> Result<(), JitError> {
+        match &*prog.engine_data(CompiledProgram::build) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    /// Compiles `prog` afresh, keeping each function's Cranelift IR and disassembly: what
+    /// `bpfvm run --dump-ir` / `--dump-asm` print.
+    pub fn dump(&self, prog: &LoadedProgram) -> Result<Vec<FunctionDump>, JitError> {
+        Ok(CompiledProgram::compile(prog, true)?.dumps().to_vec())
+    }
+
+    /// Runs `prog` with `ctx` in `r1` (see [`Engine::run_context`]).
+    pub fn run_context(
+        &self,
+        prog: &LoadedProgram,
+        ctx: &mut Context<'_>,
+        opts: &RunOptions,
+    ) -> Result<u64, RunError> {
+        let data = prog.engine_data(CompiledProgram::build);
+        let code = match &*data {
+            Ok(code) => code,
+            Err(e) => {
+                return Err(RunError::Failed {
+                    engine: "jit",
+                    reason: e.to_string(),
+                });
+            }
+        };
+        execute(prog, code, ctx, opts).map_err(RunError::Fault)
+    }
+}
+
+/// One run of `prog`'s `code`: the same setup as the interpreter's (stack, context,
+/// global data), the entry function, then the same cleanup.
+fn execute(
+    prog: &LoadedProgram,
+    code: &CompiledProgram,
+    ctx: &mut Context<'_>,
+    opts: &RunOptions,
+) -> Result<u64, Fault> {
+    let slots = prog.program().slots();
+    let setup_fault = |kind| Err(Fault::at(slots, 0, kind));
+    let cancel: Option<&AtomicBool> = opts.cancel.as_ref().map(|t| t.flag());
+    if opts.cancel.as_ref().is_some_and(|t| t.is_cancelled()) {
+        return setup_fault(FaultKind::Cancelled);
+    }
+
+    let guard = RunGuard::pin();
+    let mut state = RunState::new(prog, &guard, opts.cpu, opts.environment());
+    let mut stack = StackMemory::new();
+    let mut ctx_bytes = [0u8; 24];
+    let mut regions = Regions::new();
+    let fp = match regions.add_stack(&mut stack) {
+        Ok(fp) => fp,
+        Err(e) => return setup_fault(FaultKind::from(e)),
+    };
+    let installed = match ctx.install(prog.program_type(), &mut regions, &mut ctx_bytes) {
+        Ok(v) => v,
+        Err(kind) => return setup_fault(kind),
+    };
+    if let Err(e) = regions.add_direct_values(prog) {
+        return setup_fault(FaultKind::from(e));
+    }
+
+    let mut run = JitRun::new(
+        &mut regions,
+        &mut state,
+        prog,
+        code,
+        opts.budget,
+        cancel,
+        installed.packet_addr,
+        installed.packet_len,
+    );
+    let entry = code.entry();
+    // SAFETY: `entry` is the finalized entry function of `code`, which `prog`'s engine
+    // data (or this caller) keeps alive for the call; `run` points to the regions, state
+    // and program above, all alive and otherwise untouched until the call returns; the
+    // signature is `JitFn`.
+    let r0 = unsafe { entry(&mut run, installed.r1, installed.r2, 0, 0, 0, fp, 0) };
+    let ending = if run.status == STATUS_OK {
+        None
+    } else {
+        run.ending.take()
+    };
+    drop(run);
+    state.cleanup(&mut regions);
+    if let (Some(bounds), Some(b)) = (installed.bounds, regions.packet_bounds()) {
+        *bounds = b;
+    }
+    match ending {
+        None => Ok(r0),
+        Some(Ending::Fault(f)) => Err(f),
+        Some(Ending::Exit(v)) => Ok(v),
+        Some(Ending::Panic(payload)) => std::panic::resume_unwind(payload),
+    }
+}
+
+impl Engine for Jit {
+    fn name(&self) -> &'static str {
+        "jit"
+    }
+
+    fn run(
+        &self,
+        prog: &LoadedProgram,
+        mem: &mut [u8],
+        opts: &RunOptions,
+    ) -> Result<u64, RunError> {
+        self.run_context(prog, &mut Context::Memory(mem), opts)
+    }
+
+    fn run_context(
+        &self,
+        prog: &LoadedProgram,
+        ctx: &mut Context<'_>,
+        opts: &RunOptions,
+    ) -> Result<u64, RunError> {
+        Jit::run_context(self, prog, ctx, opts)
+    }
+}

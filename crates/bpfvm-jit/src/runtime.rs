@@ -1,0 +1,614 @@
+//! What generated code sees of a run ([`JitRun`]) and the `extern "C"` shims it calls for
+//! everything that is not straight-line arithmetic: slow-path memory accesses through
+//! [`Regions`], helpers, kfuncs, `callx`, tail calls, `bpf_loop` callbacks, frame changes
+//! and faults.
+//!
+//! Protocol between generated code and the shims:
+//! - A shim that fails records a [`Fault`] (with the pc the code passed, in the current
+//!   program's slots), sets [`JitRun::status`] to [`STATUS_UNWIND`] and returns 0. After
+//!   every call the code loads `status`; non-zero means "return at once": each function
+//!   returns 0 to its caller, which sees the same status, up to the runner.
+//! - A helper call whose helper asked for a tail call returns the tail-called program's
+//!   `r0` with [`STATUS_TAIL_RETURN`]: the calling function clears the status and
+//!   returns that `r0` itself (the callee replaced it).
+//! - `r0` and `r6`–`r9` go into a function through [`JitRun::in_regs`] and `r1`–`r5`
+//!   come out of one through [`JitRun::ret_regs`], so that registers a callee does not
+//!   define read exactly as in the interpreter, which shares one register file.
+//! - Every shim ends by copying the hot region of [`Regions`] into the fast-path window
+//!   ([`JitRun::fast_base`] and the two lengths), which the code reloads after each call.
+
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bpfvm_isa::AtomicOp;
+use bpfvm_runtime::{
+    CallbackRequest, Fault, FaultKind, Helper, HelperContext, LoadedProgram, MAX_CALL_FRAMES,
+    Regions, RunState,
+};
+
+use crate::code::{CompiledProgram, JitFn};
+
+/// The run goes on.
+pub(crate) const STATUS_OK: u64 = 0;
+/// Unwind: a fault, an early end of the program or a host panic is recorded.
+pub(crate) const STATUS_UNWIND: u64 = 1;
+/// The helper call just made ended in a completed tail call; the caller returns its `r0`.
+pub(crate) const STATUS_TAIL_RETURN: u64 = 2;
+
+/// `jit_raise` reasons.
+pub(crate) const RAISE_POLL: u64 = 0;
+pub(crate) const RAISE_DEPTH: u64 = 1;
+pub(crate) const RAISE_PC: u64 = 2;
+
+/// Never set: the cancel flag of runs without a token.
+pub(crate) static NEVER_CANCELLED: AtomicBool = AtomicBool::new(false);
+
+/// How a run ended, besides `r0`.
+pub(crate) enum Ending {
+    /// The program faulted.
+    Fault(Fault),
+    /// A legacy packet load went out of bounds: the program ends returning this.
+    Exit(u64),
+    /// A host helper panicked; the runner resumes the panic after cleaning up.
+    Panic(Box<dyn Any + Send>),
+}
+
+/// The state of one JIT run. The fields up to `ret_regs` are read and written by
+/// generated code at the offsets [`JitRun::offsets`] gives (`repr(C)`).
+#[repr(C)]
+pub(crate) struct JitRun {
+    /// The fast-path window: the hot region's address.
+    pub fast_base: u64,
+    /// Its length for loads (0 when the hot region is shared: map values go through the
+    /// runtime, which accesses them atomically).
+    pub fast_load_len: u64,
+    /// Its length for stores (0 when read-only or shared).
+    pub fast_store_len: u64,
+    /// Instructions left; generated code subtracts each block's length at its entry and
+    /// checks the sign at back-edges and calls.
+    pub remaining: i64,
+    /// The cancel flag polled at back-edges and calls.
+    pub cancel: *const AtomicBool,
+    /// [`STATUS_OK`], [`STATUS_UNWIND`] or [`STATUS_TAIL_RETURN`].
+    pub status: u64,
+    /// `r0`, `r6`–`r9` for the function being entered.
+    pub in_regs: [u64; 5],
+    /// `r1`–`r5` as the last function or helper left them.
+    pub ret_regs: [u64; 5],
+
+    // Rust side only.
+    /// The run's memory.
+    regions: *mut Regions<'static>,
+    /// The run's helper-visible state.
+    state: *mut RunState<'static>,
+    /// The program running now, and its code.
+    prog: *const LoadedProgram,
+    code: *const CompiledProgram,
+    /// The budget as given (for the fault).
+    budget: u64,
+    /// The legacy packet of `ldabs`/`ldind`.
+    packet_addr: u64,
+    packet_len: u64,
+    /// Why the run unwound.
+    pub(crate) ending: Option<Ending>,
+}
+
+/// Offsets of the fields generated code touches.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Offsets {
+    pub fast_base: i32,
+    pub fast_load_len: i32,
+    pub fast_store_len: i32,
+    pub remaining: i32,
+    pub cancel: i32,
+    pub status: i32,
+    pub in_regs: i32,
+    pub ret_regs: i32,
+}
+
+impl JitRun {
+    pub(crate) const OFFSETS: Offsets = Offsets {
+        fast_base: std::mem::offset_of!(JitRun, fast_base) as i32,
+        fast_load_len: std::mem::offset_of!(JitRun, fast_load_len) as i32,
+        fast_store_len: std::mem::offset_of!(JitRun, fast_store_len) as i32,
+        remaining: std::mem::offset_of!(JitRun, remaining) as i32,
+        cancel: std::mem::offset_of!(JitRun, cancel) as i32,
+        status: std::mem::offset_of!(JitRun, status) as i32,
+        in_regs: std::mem::offset_of!(JitRun, in_regs) as i32,
+        ret_regs: std::mem::offset_of!(JitRun, ret_regs) as i32,
+    };
+
+    /// A run over `regions` and `state` of `prog`, whose code is `code`.
+    ///
+    /// The pointers must stay valid, and be used by nothing else, until the run's entry
+    /// function has returned (the runner keeps them borrowed for that long).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new<'a>(
+        regions: &mut Regions<'a>,
+        state: &mut RunState<'a>,
+        prog: &LoadedProgram,
+        code: &CompiledProgram,
+        budget: Option<u64>,
+        cancel: Option<&AtomicBool>,
+        packet_addr: u64,
+        packet_len: u64,
+    ) -> JitRun {
+        let budget = budget.unwrap_or(u64::MAX);
+        let mut run = JitRun {
+            fast_base: 0,
+            fast_load_len: 0,
+            fast_store_len: 0,
+            remaining: i64::try_from(budget).unwrap_or(i64::MAX),
+            cancel: cancel.unwrap_or(&NEVER_CANCELLED),
+            status: STATUS_OK,
+            in_regs: [0; 5],
+            ret_regs: [0; 5],
+            regions: std::ptr::from_mut(regions).cast(),
+            state: std::ptr::from_mut(state).cast(),
+            prog,
+            code,
+            budget,
+            packet_addr,
+            packet_len,
+            ending: None,
+        };
+        run.refresh_fast();
+        run
+    }
+
+    fn regions(&mut self) -> &mut Regions<'static> {
+        // SAFETY: `regions` outlives the run (`JitRun::new`), and while generated code or a
+        // shim runs nothing else holds a reference to it: the runner only touches it again
+        // after the entry function returned. The `'static` is a lie confined to this
+        // module: no reference handed out here escapes a shim call.
+        unsafe { &mut *self.regions }
+    }
+
+    /// The run state and the regions at once (helpers need both).
+    fn parts(&mut self) -> (&mut RunState<'static>, &mut Regions<'static>) {
+        // SAFETY: as in `regions`; `state` and `regions` are distinct objects.
+        unsafe { (&mut *self.state, &mut *self.regions) }
+    }
+
+    fn prog(&self) -> &LoadedProgram {
+        // SAFETY: the program is the run's root (borrowed by the runner for the whole run)
+        // or a tail-called one kept alive by the run state until the run ends.
+        unsafe { &*self.prog }
+    }
+
+    fn code(&self) -> &CompiledProgram {
+        // SAFETY: the code belongs to `prog` (its engine data) or is kept alive by the
+        // shim that entered it for as long as it runs.
+        unsafe { &*self.code }
+    }
+
+    /// Copies the hot region into the fast-path window.
+    pub(crate) fn refresh_fast(&mut self) {
+        let hot = self.regions().hot();
+        self.fast_base = hot.addr();
+        self.fast_load_len = if hot.shared() { 0 } else { hot.len() };
+        self.fast_store_len = if hot.shared() || !hot.writable() {
+            0
+        } else {
+            hot.len()
+        };
+    }
+
+    /// Records a fault at `pc` of the current program; returns the 0 shims return.
+    fn fault(&mut self, pc: u64, kind: FaultKind) -> u64 {
+        let slots = self.prog().program().slots();
+        let fault = Fault::at(slots, pc as usize, kind);
+        self.unwind(Ending::Fault(fault))
+    }
+
+    fn unwind(&mut self, ending: Ending) -> u64 {
+        self.ending = Some(ending);
+        self.status = STATUS_UNWIND;
+        0
+    }
+
+    fn cancelled(&self) -> bool {
+        // SAFETY: `cancel` is the run's token's flag or the static, both alive for the run.
+        unsafe { &*self.cancel }.load(Ordering::Relaxed)
+    }
+
+    /// Makes frames `0..=depth` reachable; returns frame `depth`'s frame pointer.
+    fn enter(&mut self, depth: u64) -> Result<u64, FaultKind> {
+        let fp = self.regions().set_stack_depth(depth as usize);
+        self.refresh_fast();
+        fp
+    }
+
+    /// Calls local function `func` at `depth + 1` as the interpreter's `call_local` does
+    /// (depth check, frame, cancel poll), then returns to `depth`. `in_regs` must hold the
+    /// caller's `r0`, `r6`–`r9`.
+    fn call_local(&mut self, func: JitFn, args: [u64; 5], depth: u64, pc: u64) -> u64 {
+        if depth + 1 >= MAX_CALL_FRAMES as u64 {
+            return self.fault(pc, FaultKind::CallDepthExceeded);
+        }
+        let fp = match self.enter(depth + 1) {
+            Ok(fp) => fp,
+            Err(kind) => return self.fault(pc, kind),
+        };
+        if self.cancelled() {
+            return self.fault(pc, FaultKind::Cancelled);
+        }
+        let [a1, a2, a3, a4, a5] = args;
+        // SAFETY: `func` is a finalized function of the current program's code, which is
+        // alive (see `code`); its signature is `JitFn`; `self` is the run it expects.
+        let r0 = unsafe { func(self, a1, a2, a3, a4, a5, fp, depth + 1) };
+        if self.status != STATUS_OK {
+            return 0;
+        }
+        if let Err(kind) = self.enter(depth) {
+            return self.fault(pc, kind);
+        }
+        r0
+    }
+}
+
+/// Runs a shim body, turning a host panic (a host helper's) into an unwind that the runner
+/// resumes after cleaning up: a panic must not cross generated code.
+fn guarded(run: *mut JitRun, body: impl FnOnce(&mut JitRun) -> u64) -> u64 {
+    // SAFETY: generated code passes the `JitRun` its runner created, alive and not
+    // otherwise borrowed during the call.
+    let run = unsafe { &mut *run };
+    match catch_unwind(AssertUnwindSafe(|| body(&mut *run))) {
+        Ok(v) => {
+            if run.status != STATUS_UNWIND {
+                run.refresh_fast();
+            }
+            v
+        }
+        Err(payload) => run.unwind(Ending::Panic(payload)),
+    }
+}
+
+/// Slow-path load of `size` bytes at `addr`, zero-extended.
+pub(crate) extern "C" fn jit_load(run: *mut JitRun, addr: u64, size: u64, pc: u64) -> u64 {
+    guarded(run, |run| {
+        let r = match size {
+            1 => run.regions().load_zx::<u8>(addr),
+            2 => run.regions().load_zx::<u16>(addr),
+            4 => run.regions().load_zx::<u32>(addr),
+            _ => run.regions().load_zx::<u64>(addr),
+        };
+        r.unwrap_or_else(|kind| run.fault(pc, kind))
+    })
+}
+
+/// Slow-path store of the low `size` bytes of `value` at `addr`.
+pub(crate) extern "C" fn jit_store(run: *mut JitRun, addr: u64, size: u64, value: u64, pc: u64) {
+    guarded(run, |run| {
+        let r = match size {
+            1 => run.regions().store::<u8>(addr, value as u8),
+            2 => run.regions().store::<u16>(addr, value as u16),
+            4 => run.regions().store::<u32>(addr, value as u32),
+            _ => run.regions().store::<u64>(addr, value),
+        };
+        r.map_or_else(|kind| run.fault(pc, kind), |()| 0)
+    });
+}
+
+/// Slow-path atomic: `op` is the instruction's `imm` (`AtomicOp::imm`) plus `0x1000` for
+/// 64 bits; returns the old value (the code writes it back).
+pub(crate) extern "C" fn jit_atomic(
+    run: *mut JitRun,
+    addr: u64,
+    op: u64,
+    value: u64,
+    expected: u64,
+    pc: u64,
+) -> u64 {
+    guarded(run, |run| {
+        let Some(aop) = AtomicOp::from_imm((op & 0xfff) as i32) else {
+            return run.fault(pc, FaultKind::PcOutOfRange);
+        };
+        let r = if op & 0x1000 != 0 {
+            run.regions().atomic64(addr, aop, value, expected)
+        } else {
+            run.regions()
+                .atomic32(addr, aop, value as u32, expected as u32)
+                .map(u64::from)
+        };
+        r.unwrap_or_else(|kind| run.fault(pc, kind))
+    })
+}
+
+/// Slow-path load-acquire.
+pub(crate) extern "C" fn jit_load_acquire(run: *mut JitRun, addr: u64, size: u64, pc: u64) -> u64 {
+    guarded(run, |run| {
+        let r = run.regions().load_acquire(addr, size as usize);
+        r.unwrap_or_else(|kind| run.fault(pc, kind))
+    })
+}
+
+/// Slow-path store-release.
+pub(crate) extern "C" fn jit_store_release(
+    run: *mut JitRun,
+    addr: u64,
+    size: u64,
+    value: u64,
+    pc: u64,
+) {
+    guarded(run, |run| {
+        let r = run.regions().store_release(addr, size as usize, value);
+        r.map_or_else(|kind| run.fault(pc, kind), |()| 0)
+    });
+}
+
+/// Legacy packet load (`ldabs`/`ldind`) of `size` bytes at packet offset `offset` (an
+/// `i32`), big-endian; out of bounds ends the program returning 0.
+pub(crate) extern "C" fn jit_ld_packet(run: *mut JitRun, offset: u64, size: u64, pc: u64) -> u64 {
+    guarded(run, |run| {
+        let offset = offset as i32;
+        let in_bounds = offset >= 0 && offset as u64 + size <= run.packet_len;
+        if !in_bounds {
+            return run.unwind(Ending::Exit(0));
+        }
+        let addr = run.packet_addr + offset as u64;
+        let r = match size {
+            1 => run.regions().load::<u8>(addr).map(u64::from),
+            2 => run
+                .regions()
+                .load::<u16>(addr)
+                .map(|v| u64::from(u16::from_be(v))),
+            _ => run
+                .regions()
+                .load::<u32>(addr)
+                .map(|v| u64::from(u32::from_be(v))),
+        };
+        r.unwrap_or_else(|kind| run.fault(pc, kind))
+    })
+}
+
+/// Makes frames `0..=depth` reachable and returns frame `depth`'s pointer (local calls:
+/// `depth + 1` before, the caller's depth after; the code checked the depth).
+pub(crate) extern "C" fn jit_enter(run: *mut JitRun, depth: u64, pc: u64) -> u64 {
+    guarded(run, |run| {
+        run.enter(depth).unwrap_or_else(|kind| run.fault(pc, kind))
+    })
+}
+
+/// Records the fault the code found: [`RAISE_POLL`] (budget spent, else cancelled),
+/// [`RAISE_DEPTH`] or [`RAISE_PC`].
+pub(crate) extern "C" fn jit_raise(run: *mut JitRun, why: u64, pc: u64) {
+    guarded(run, |run| {
+        let kind = match why {
+            RAISE_POLL if run.remaining < 0 => FaultKind::BudgetExhausted { budget: run.budget },
+            RAISE_POLL => FaultKind::Cancelled,
+            RAISE_DEPTH => FaultKind::CallDepthExceeded,
+            _ => FaultKind::PcOutOfRange,
+        };
+        run.fault(pc, kind)
+    });
+}
+
+/// `call` of helper `id`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) extern "C" fn jit_helper(
+    run: *mut JitRun,
+    id: u64,
+    a1: u64,
+    a2: u64,
+    a3: u64,
+    a4: u64,
+    a5: u64,
+    depth: u64,
+    pc: u64,
+) -> u64 {
+    guarded(run, |run| {
+        let id = id as i64;
+        let prog = run.prog;
+        // SAFETY: see `JitRun::prog`; a separate borrow so the helper can borrow the run.
+        let Some(helper) = unsafe { &*prog }.helpers().get(id) else {
+            return run.fault(pc, FaultKind::UnknownHelper { id });
+        };
+        call_helper(run, helper, id, [a1, a2, a3, a4, a5], depth, pc)
+    })
+}
+
+/// `call` of kfunc `id` (a BTF id the load resolved).
+#[allow(clippy::too_many_arguments)]
+pub(crate) extern "C" fn jit_kfunc(
+    run: *mut JitRun,
+    id: u64,
+    a1: u64,
+    a2: u64,
+    a3: u64,
+    a4: u64,
+    a5: u64,
+    depth: u64,
+    pc: u64,
+) -> u64 {
+    guarded(run, |run| {
+        let id = id as i64;
+        let prog = run.prog;
+        // SAFETY: as in `jit_helper`.
+        let Some(helper) = unsafe { &*prog }.helpers().kfunc(id) else {
+            return run.fault(pc, FaultKind::UnknownHelper { id });
+        };
+        call_helper(run, helper, id, [a1, a2, a3, a4, a5], depth, pc)
+    })
+}
+
+/// `callx`: a code address of this program calls that local function, anything else
+/// the helper with that id.
+#[allow(clippy::too_many_arguments)]
+pub(crate) extern "C" fn jit_callx(
+    run: *mut JitRun,
+    value: u64,
+    a1: u64,
+    a2: u64,
+    a3: u64,
+    a4: u64,
+    a5: u64,
+    depth: u64,
+    pc: u64,
+) -> u64 {
+    guarded(run, |run| {
+        let args = [a1, a2, a3, a4, a5];
+        if let Some(target) = run.prog().pc_of_code_address(value) {
+            let Some(func) = run.code().function_at(target) else {
+                return run.fault(
+                    pc,
+                    FaultKind::HelperFailed {
+                        id: 0,
+                        reason: "callx to an instruction that starts no function (the JIT \
+                                 compiles calls only to function entries)",
+                    },
+                );
+            };
+            return run.call_local(func, args, depth, pc);
+        }
+        let id = value as i64;
+        let prog = run.prog;
+        // SAFETY: as in `jit_helper`.
+        let Some(helper) = unsafe { &*prog }.helpers().get(id) else {
+            return run.fault(pc, FaultKind::UnknownHelper { id });
+        };
+        call_helper(run, helper, id, args, depth, pc)
+    })
+}
+
+/// Calls a helper, then does what it asked of the engine: a tail call, or callbacks.
+fn call_helper(
+    run: &mut JitRun,
+    helper: &Helper,
+    id: i64,
+    args: [u64; 5],
+    depth: u64,
+    pc: u64,
+) -> u64 {
+    let (state, regions) = run.parts();
+    let mut hctx = HelperContext {
+        regions,
+        run: state,
+        id: id as u32,
+    };
+    let r0 = match helper.call(&mut hctx, args) {
+        Ok(v) => v,
+        Err(kind) => return run.fault(pc, kind),
+    };
+    run.ret_regs = [0; 5];
+    let (state, _) = run.parts();
+    if let Some(next) = state.tail_call.take() {
+        return tail_call(run, next, args[0], depth, pc);
+    }
+    if let Some(request) = state.callback.take() {
+        return callbacks(run, request, r0, depth, pc);
+    }
+    r0
+}
+
+/// A tail call: `next` replaces the calling function in its frame, `r1` = `ctx` and every
+/// other register 0; its `r0` is the caller's.
+fn tail_call(run: &mut JitRun, next: Arc<LoadedProgram>, ctx: u64, depth: u64, pc: u64) -> u64 {
+    let data = next.engine_data(CompiledProgram::build);
+    let code = match &*data {
+        Ok(code) => code,
+        Err(_) => {
+            return run.fault(
+                pc,
+                FaultKind::HelperFailed {
+                    id: 12,
+                    reason: "the JIT could not compile the tail-called program",
+                },
+            );
+        }
+    };
+    let fp = match run.enter(depth) {
+        Ok(fp) => fp,
+        Err(kind) => return run.fault(pc, kind),
+    };
+    let (state, _) = run.parts();
+    let caller_index = state.current();
+    state.enter_tail_call(Arc::clone(&next));
+    let saved = (run.prog, run.code);
+    run.prog = Arc::as_ptr(&next);
+    run.code = code;
+    run.in_regs = [0; 5];
+    let entry = code.entry();
+    // SAFETY: `entry` is the finalized entry function of `code`, alive until `data` drops
+    // at the end of this function; `next` is kept alive by `data`'s owner and the run
+    // state; the signature is `JitFn`.
+    let r0 = unsafe { entry(run, ctx, 0, 0, 0, 0, fp, depth) };
+    (run.prog, run.code) = saved;
+    let (state, _) = run.parts();
+    state.set_current(caller_index);
+    if run.status == STATUS_OK {
+        run.status = STATUS_TAIL_RETURN;
+    }
+    r0
+}
+
+/// Runs the callbacks a `bpf_loop` or `bpf_for_each_map_elem` asked for, as the
+/// interpreter does: until one returns non-zero or the iterations run out; the helper's
+/// result is then the number of calls made.
+fn callbacks(
+    run: &mut JitRun,
+    request: CallbackRequest,
+    helper_r0: u64,
+    depth: u64,
+    pc: u64,
+) -> u64 {
+    let CallbackRequest {
+        pc: callback,
+        iterations,
+        ctx,
+        for_each,
+    } = request;
+    let next_args = |run: &mut JitRun, index: usize, done: u64| -> Option<(usize, [u64; 4])> {
+        match for_each {
+            None => (done < iterations).then_some((index, [done, ctx, 0, 0])),
+            Some(walk) => {
+                let (state, regions) = run.parts();
+                state
+                    .for_each_args(walk, index, regions)
+                    .map(|(i, [map, key, value])| (i, [map, key, value, ctx]))
+            }
+        }
+    };
+    let Some(mut current) = next_args(run, 0, 0) else {
+        return helper_r0;
+    };
+    let Some(func) = run.code().function_at(callback) else {
+        return run.fault(
+            pc,
+            FaultKind::HelperFailed {
+                id: 0,
+                reason: "the callback is not a function entry of this program",
+            },
+        );
+    };
+    // The first call sees the helper's r0 and the caller's r6–r9 (stored by the code
+    // before the helper call); calls nested in a callback overwrite `in_regs`.
+    let caller = run.in_regs;
+    let mut r0_before = helper_r0;
+    let mut done = 0u64;
+    let mut r5 = 0;
+    loop {
+        let (index, [a1, a2, a3, a4]) = current;
+        done += 1;
+        run.in_regs = caller;
+        run.in_regs[0] = r0_before;
+        let r0 = run.call_local(func, [a1, a2, a3, a4, r5], depth, pc);
+        if run.status != STATUS_OK {
+            return 0;
+        }
+        if r0 != 0 || done >= iterations {
+            break;
+        }
+        match next_args(run, index + 1, done) {
+            Some(next) => current = next,
+            None => break,
+        }
+        // The next call sees the registers as this one left them: r0 (zero, or the loop
+        // would have stopped), the caller's r6–r9, r5 from the callee.
+        r0_before = r0;
+        r5 = run.ret_regs[4];
+    }
+    done
+}

@@ -1,0 +1,1201 @@
+//! One BPF function → one Cranelift function.
+//!
+//! The function holds every instruction reachable from its entry by jumps and
+//! fall-through (calls continue at the next instruction). Each *leader* (the entry, a jump
+//! target, the instruction after a branch) starts a Cranelift block; `r0`–`r9` are
+//! Cranelift variables, `r10` is the frame-pointer parameter (no validated program writes
+//! it). At each block's entry the block's instruction count is subtracted from the
+//! budget; back-edges and calls check the budget's sign and the cancel flag.
+//!
+//! Memory: `[r10 + off]` with `-512 <= off <= -size` is inside the current frame, which is
+//! always reachable, so it is accessed directly. Every other access compares the address
+//! with the fast-path window (a copy of the runtime's hot region) and, outside it, calls
+//! the runtime, which checks the access against every region and faults or succeeds
+//! exactly as the interpreter does.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bpfvm_isa::{
+    AluOp, AtomicOp, CallKind, EndianOp, Insn, JmpOp, LdDwKind, Reg, Size, Source, Width,
+};
+use bpfvm_runtime::{LoadedProgram, MAX_CALL_FRAMES, MAY_GOTO_BUDGET, STACK_FRAME_SIZE};
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{
+    AbiParam, AtomicRmwOp, Block, BlockArg, FuncRef, Function, InstBuilder, MemFlagsData, SigRef,
+    Signature, Type, Value, types,
+};
+use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+use cranelift_jit::JITModule;
+use cranelift_module::{FuncId, Module};
+
+use crate::runtime::{self, JitRun, RAISE_DEPTH, RAISE_PC, RAISE_POLL, STATUS_TAIL_RETURN};
+
+const I8: Type = types::I8;
+const I16: Type = types::I16;
+const I32: Type = types::I32;
+const I64: Type = types::I64;
+
+/// The runtime functions generated code calls, with their native signatures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Shim {
+    Load,
+    Store,
+    Atomic,
+    LoadAcquire,
+    StoreRelease,
+    LdPacket,
+    Enter,
+    Raise,
+    Helper,
+    Kfunc,
+    Callx,
+}
+
+impl Shim {
+    const ALL: [Shim; 11] = [
+        Shim::Load,
+        Shim::Store,
+        Shim::Atomic,
+        Shim::LoadAcquire,
+        Shim::StoreRelease,
+        Shim::LdPacket,
+        Shim::Enter,
+        Shim::Raise,
+        Shim::Helper,
+        Shim::Kfunc,
+        Shim::Callx,
+    ];
+
+    /// Parameters (all 64-bit, the run pointer first) and whether it returns a value.
+    fn shape(self) -> (usize, bool) {
+        match self {
+            Shim::Load | Shim::LoadAcquire | Shim::LdPacket => (4, true),
+            Shim::Store | Shim::StoreRelease => (5, false),
+            Shim::Atomic => (6, true),
+            Shim::Enter => (3, true),
+            Shim::Raise => (3, false),
+            Shim::Helper | Shim::Kfunc | Shim::Callx => (9, true),
+        }
+    }
+
+    fn address(self) -> usize {
+        match self {
+            Shim::Load => runtime::jit_load as *const () as usize,
+            Shim::Store => runtime::jit_store as *const () as usize,
+            Shim::Atomic => runtime::jit_atomic as *const () as usize,
+            Shim::LoadAcquire => runtime::jit_load_acquire as *const () as usize,
+            Shim::StoreRelease => runtime::jit_store_release as *const () as usize,
+            Shim::LdPacket => runtime::jit_ld_packet as *const () as usize,
+            Shim::Enter => runtime::jit_enter as *const () as usize,
+            Shim::Raise => runtime::jit_raise as *const () as usize,
+            Shim::Helper => runtime::jit_helper as *const () as usize,
+            Shim::Kfunc => runtime::jit_kfunc as *const () as usize,
+            Shim::Callx => runtime::jit_callx as *const () as usize,
+        }
+    }
+}
+
+/// The shims' signatures for one compilation.
+pub(crate) struct Shims {
+    sigs: Vec<(Shim, Signature)>,
+}
+
+impl Shims {
+    pub(crate) fn new(call_conv: CallConv) -> Shims {
+        let sigs = Shim::ALL
+            .iter()
+            .map(|&s| {
+                let (params, ret) = s.shape();
+                let mut sig = Signature::new(call_conv);
+                sig.params
+                    .extend(std::iter::repeat_n(AbiParam::new(I64), params));
+                if ret {
+                    sig.returns.push(AbiParam::new(I64));
+                }
+                (s, sig)
+            })
+            .collect();
+        Shims { sigs }
+    }
+}
+
+/// Translates the function starting at one pc.
+pub(crate) struct FunctionTranslator<'p> {
+    prog: &'p LoadedProgram,
+    shims: &'p Shims,
+    entry: usize,
+}
+
+/// How an instruction leaves its block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    /// Falls through to the next instruction.
+    Next,
+    /// The block is closed (jump, branch, exit).
+    Closed,
+}
+
+impl<'p> FunctionTranslator<'p> {
+    pub(crate) fn new(prog: &'p LoadedProgram, shims: &'p Shims, entry: usize) -> Self {
+        FunctionTranslator { prog, shims, entry }
+    }
+
+    /// Fills `func` (whose signature is set); returns the IR's text.
+    pub(crate) fn translate(
+        &self,
+        func: &mut Function,
+        fbc: &mut FunctionBuilderContext,
+        module: &mut JITModule,
+        functions: &[(usize, FuncId)],
+        frontend: TargetFrontendConfig,
+    ) -> Result<String, String> {
+        let program = self.prog.program();
+        let (reachable, leaders) = self.explore()?;
+        let mut b = FunctionBuilder::new(func, fbc);
+        let mut local_funcs = BTreeMap::new();
+        for &(pc, id) in functions {
+            local_funcs.insert(pc, module.declare_func_in_func(id, b.func));
+        }
+        let mut sig_refs = BTreeMap::new();
+        for (shim, sig) in &self.shims.sigs {
+            sig_refs.insert(*shim, b.import_signature(sig.clone()));
+        }
+
+        let start = b.create_block();
+        b.append_block_params_for_function_params(start);
+        b.switch_to_block(start);
+        let params = b.block_params(start).to_vec();
+        let [run, r1, r2, r3, r4, r5, fp, depth] = params[..] else {
+            return Err("unexpected function signature".into());
+        };
+        let regs: [Variable; 10] = std::array::from_fn(|_| b.declare_var(I64));
+        let remaining = b.declare_var(I64);
+        let may_goto = b.declare_var(I64);
+        let fast: [Variable; 3] = std::array::from_fn(|_| b.declare_var(I64));
+        let trusted = MemFlagsData::trusted();
+        let off = JitRun::OFFSETS;
+        let cancel_ptr = b.ins().load(I64, trusted, run, off.cancel);
+        for (i, v) in [r1, r2, r3, r4, r5].into_iter().enumerate() {
+            b.def_var(regs[i + 1], v);
+        }
+        for (slot, reg) in [0usize, 6, 7, 8, 9].into_iter().enumerate() {
+            let v = b
+                .ins()
+                .load(I64, trusted, run, off.in_regs + 8 * slot as i32);
+            b.def_var(regs[reg], v);
+        }
+        let rem = b.ins().load(I64, trusted, run, off.remaining);
+        b.def_var(remaining, rem);
+        let mg = b.ins().iconst(I64, MAY_GOTO_BUDGET as i64);
+        b.def_var(may_goto, mg);
+
+        let blocks: BTreeMap<usize, Block> =
+            leaders.iter().map(|&pc| (pc, b.create_block())).collect();
+        let unwind = b.create_block();
+
+        let mut cx = Cx {
+            b,
+            run,
+            fp,
+            depth,
+            cancel_ptr,
+            regs,
+            remaining,
+            may_goto,
+            fast,
+            blocks,
+            unwind,
+            out_of_range: BTreeMap::new(),
+            sig_refs,
+            local_funcs,
+        };
+        cx.reload_fast();
+        let first = cx.block_for(self.entry);
+        cx.b.ins().jump(first, &[]);
+
+        // Every reachable leader, in pc order; each block runs to its terminator or to
+        // the next leader.
+        for &leader in &leaders {
+            let block = cx.block_for(leader);
+            cx.b.switch_to_block(block);
+            let mut pc = leader;
+            let count = self.block_len(leader, &leaders);
+            let rem = cx.b.use_var(cx.remaining);
+            let rem = cx.b.ins().iadd_imm_s(rem, -(count as i64));
+            cx.b.def_var(cx.remaining, rem);
+            loop {
+                let Some(insn) = program.get(pc) else {
+                    // Only a fall-through past the end gets here.
+                    let target = cx.block_for(pc);
+                    cx.b.ins().jump(target, &[]);
+                    break;
+                };
+                let flow = self.insn(&mut cx, pc, insn);
+                let next = pc + insn.slots();
+                if flow == Flow::Closed {
+                    break;
+                }
+                if leaders.contains(&next) || !reachable.contains(&next) {
+                    let target = cx.block_for(next);
+                    cx.b.ins().jump(target, &[]);
+                    break;
+                }
+                pc = next;
+            }
+        }
+
+        // Fall-throughs and jumps to pcs that are not instructions: fault there.
+        let pending: Vec<(usize, Block)> = cx.out_of_range.iter().map(|(&p, &b)| (p, b)).collect();
+        for (pc, block) in pending {
+            cx.b.switch_to_block(block);
+            cx.raise(RAISE_PC, pc);
+        }
+        cx.b.switch_to_block(cx.unwind);
+        let zero = cx.b.ins().iconst(I64, 0);
+        cx.b.ins().return_(&[zero]);
+
+        cx.b.seal_all_blocks();
+        cx.b.finalize(frontend);
+        Ok(func.display().to_string())
+    }
+
+    /// The pcs reachable from the entry without following calls, and the leaders among
+    /// them.
+    fn explore(&self) -> Result<(BTreeSet<usize>, BTreeSet<usize>), String> {
+        let program = self.prog.program();
+        let mut reachable = BTreeSet::new();
+        let mut leaders = BTreeSet::from([self.entry]);
+        let mut work = vec![self.entry];
+        while let Some(pc) = work.pop() {
+            if !reachable.insert(pc) {
+                continue;
+            }
+            let Some(insn) = program.get(pc) else {
+                continue; // past the end: a fault block
+            };
+            let next = pc + insn.slots();
+            let mut succ = |t: usize, leader: bool, work: &mut Vec<usize>| {
+                if leader {
+                    leaders.insert(t);
+                }
+                work.push(t);
+            };
+            match insn {
+                Insn::Exit => {}
+                Insn::Ja { off, .. } => succ(branch(pc, i64::from(off)), true, &mut work),
+                Insn::Jmp { off, .. } | Insn::MayGoto { off } => {
+                    succ(branch(pc, i64::from(off)), true, &mut work);
+                    succ(next, true, &mut work);
+                }
+                _ => succ(next, false, &mut work),
+            }
+        }
+        // Out-of-range successors are not instructions: they get fault blocks, not code.
+        leaders.retain(|&pc| program.get(pc).is_some());
+        reachable.retain(|&pc| program.get(pc).is_some());
+        Ok((reachable, leaders))
+    }
+
+    /// Instructions executed from `leader` to the end of its block.
+    fn block_len(&self, leader: usize, leaders: &BTreeSet<usize>) -> usize {
+        let program = self.prog.program();
+        let mut pc = leader;
+        let mut n = 0;
+        while let Some(insn) = program.get(pc) {
+            n += 1;
+            if matches!(
+                insn,
+                Insn::Exit | Insn::Ja { .. } | Insn::Jmp { .. } | Insn::MayGoto { .. }
+            ) {
+                break;
+            }
+            pc += insn.slots();
+            if leaders.contains(&pc) {
+                break;
+            }
+        }
+        n
+    }
+
+    fn insn(&self, cx: &mut Cx<'_>, pc: usize, insn: Insn) -> Flow {
+        match insn {
+            Insn::Alu {
+                width,
+                op,
+                dst,
+                src,
+            } => {
+                let a = cx.reg(dst);
+                let v = match width {
+                    Width::W64 => cx.alu64(op, a, src),
+                    Width::W32 => cx.alu32(op, a, src),
+                };
+                cx.set(dst, v);
+            }
+            Insn::Neg { width, dst } => {
+                let a = cx.reg(dst);
+                let v = match width {
+                    Width::W64 => cx.b.ins().ineg(a),
+                    Width::W32 => {
+                        let x = cx.b.ins().ireduce(I32, a);
+                        let n = cx.b.ins().ineg(x);
+                        cx.b.ins().uextend(I64, n)
+                    }
+                };
+                cx.set(dst, v);
+            }
+            Insn::Endian { op, bits, dst } => {
+                let a = cx.reg(dst);
+                let v = cx.endian(op, bits, a);
+                cx.set(dst, v);
+            }
+            Insn::LdDw {
+                dst,
+                kind,
+                imm,
+                next_imm,
+            } => {
+                let value = match kind {
+                    LdDwKind::Func => self.prog.code_address(branch(pc, i64::from(imm))),
+                    LdDwKind::MapFd
+                    | LdDwKind::MapIdx
+                    | LdDwKind::MapValue
+                    | LdDwKind::MapIdxValue => self.prog.lddw_value(pc).unwrap_or_default(),
+                    _ => Insn::lddw_value(imm, next_imm),
+                };
+                let v = cx.b.ins().iconst(I64, value as i64);
+                cx.set(dst, v);
+            }
+            Insn::Load {
+                size,
+                signed,
+                dst,
+                src,
+                off,
+            } => {
+                let base = cx.reg(src);
+                let v = cx.load(pc, base, src == Reg::R10, off, size);
+                let v = if signed { cx.sext(v, size) } else { v };
+                cx.set(dst, v);
+            }
+            Insn::Store {
+                size,
+                dst,
+                off,
+                src,
+            } => {
+                let value = match src {
+                    Source::Reg(r) => cx.reg(r),
+                    Source::Imm(i) => cx.b.ins().iconst(I64, i64::from(i)),
+                };
+                let base = cx.reg(dst);
+                cx.store(pc, base, dst == Reg::R10, off, size, value);
+            }
+            Insn::Atomic {
+                size,
+                op,
+                dst,
+                src,
+                off,
+            } => cx.atomic(pc, size, op, dst, src, off),
+            Insn::LoadAcquire {
+                size,
+                dst,
+                src,
+                off,
+            } => {
+                let base = cx.reg(src);
+                let v = cx.load_acquire(pc, base, off, size);
+                cx.set(dst, v);
+            }
+            Insn::StoreRelease {
+                size,
+                dst,
+                src,
+                off,
+            } => {
+                let base = cx.reg(dst);
+                let value = cx.reg(src);
+                cx.store_release(pc, base, off, size, value);
+            }
+            Insn::LdAbs { size, imm } => {
+                let offset = cx.b.ins().iconst(I64, i64::from(imm as u32));
+                cx.ld_packet(pc, offset, size);
+            }
+            Insn::LdInd { size, src, imm } => {
+                let s = cx.reg(src);
+                let s = cx.b.ins().ireduce(I32, s);
+                let o = cx.b.ins().iadd_imm_s(s, i64::from(imm));
+                let o = cx.b.ins().uextend(I64, o);
+                cx.ld_packet(pc, o, size);
+            }
+            Insn::Ja { off, .. } => {
+                let target = branch(pc, i64::from(off));
+                if target <= pc {
+                    cx.poll(pc);
+                }
+                let block = cx.block_for(target);
+                cx.b.ins().jump(block, &[]);
+                return Flow::Closed;
+            }
+            Insn::Jmp {
+                width,
+                op,
+                dst,
+                src,
+                off,
+            } => {
+                let target = branch(pc, i64::from(off));
+                let cond = cx.condition(width, op, dst, src);
+                cx.branch(pc, cond, target, pc + 1);
+                return Flow::Closed;
+            }
+            Insn::MayGoto { off } => {
+                let target = branch(pc, i64::from(off));
+                let counter = cx.b.use_var(cx.may_goto);
+                let exhausted = cx.b.ins().icmp_imm_s(IntCC::Equal, counter, 0);
+                let decrement = cx.b.create_block();
+                let taken = cx.b.create_block();
+                cx.b.ins().brif(exhausted, taken, &[], decrement, &[]);
+                cx.b.switch_to_block(taken);
+                if target <= pc {
+                    cx.poll(pc);
+                }
+                let t = cx.block_for(target);
+                cx.b.ins().jump(t, &[]);
+                cx.b.switch_to_block(decrement);
+                let less = cx.b.ins().iadd_imm_s(counter, -1);
+                cx.b.def_var(cx.may_goto, less);
+                let f = cx.block_for(pc + 1);
+                cx.b.ins().jump(f, &[]);
+                return Flow::Closed;
+            }
+            Insn::Call { kind, imm } => match kind {
+                CallKind::Local => {
+                    let target = branch(pc, i64::from(imm));
+                    cx.call_local(pc, target);
+                }
+                CallKind::Helper => {
+                    let id = cx.b.ins().iconst(I64, i64::from(imm));
+                    cx.call_runtime(pc, Shim::Helper, id);
+                }
+                CallKind::Kfunc => {
+                    let id = cx.b.ins().iconst(I64, i64::from(imm));
+                    cx.call_runtime(pc, Shim::Kfunc, id);
+                }
+            },
+            Insn::Callx { reg } => {
+                let value = cx.reg(reg);
+                cx.call_runtime(pc, Shim::Callx, value);
+            }
+            Insn::Exit => {
+                cx.exit();
+                return Flow::Closed;
+            }
+        }
+        Flow::Next
+    }
+}
+
+/// The absolute target of a branch at `pc` with offset `rel` (validated in range, or past
+/// the end for a fault block).
+fn branch(pc: usize, rel: i64) -> usize {
+    usize::try_from(pc as i64 + 1 + rel).unwrap_or(usize::MAX)
+}
+
+/// The state of one function's translation.
+struct Cx<'f> {
+    b: FunctionBuilder<'f>,
+    run: Value,
+    fp: Value,
+    depth: Value,
+    cancel_ptr: Value,
+    regs: [Variable; 10],
+    remaining: Variable,
+    may_goto: Variable,
+    /// Fast-path window: base, load length, store length.
+    fast: [Variable; 3],
+    blocks: BTreeMap<usize, Block>,
+    unwind: Block,
+    out_of_range: BTreeMap<usize, Block>,
+    sig_refs: BTreeMap<Shim, SigRef>,
+    local_funcs: BTreeMap<usize, FuncRef>,
+}
+
+impl Cx<'_> {
+    fn block_for(&mut self, pc: usize) -> Block {
+        if let Some(&b) = self.blocks.get(&pc) {
+            return b;
+        }
+        *self
+            .out_of_range
+            .entry(pc)
+            .or_insert_with(|| self.b.create_block())
+    }
+
+    fn reg(&mut self, r: Reg) -> Value {
+        match self.regs.get(usize::from(r.index())) {
+            Some(&v) => self.b.use_var(v),
+            None => self.fp,
+        }
+    }
+
+    fn set(&mut self, r: Reg, v: Value) {
+        if let Some(&var) = self.regs.get(usize::from(r.index())) {
+            self.b.def_var(var, v);
+        }
+    }
+
+    fn iconst(&mut self, v: i64) -> Value {
+        self.b.ins().iconst(I64, v)
+    }
+
+    fn field_load(&mut self, offset: i32) -> Value {
+        self.b
+            .ins()
+            .load(I64, MemFlagsData::trusted(), self.run, offset)
+    }
+
+    fn field_store(&mut self, offset: i32, v: Value) {
+        self.b
+            .ins()
+            .store(MemFlagsData::trusted(), v, self.run, offset);
+    }
+
+    fn reload_fast(&mut self) {
+        let off = JitRun::OFFSETS;
+        for (var, field) in
+            self.fast
+                .into_iter()
+                .zip([off.fast_base, off.fast_load_len, off.fast_store_len])
+        {
+            let v = self.field_load(field);
+            self.b.def_var(var, v);
+        }
+    }
+
+    fn call_shim(&mut self, shim: Shim, args: &[Value]) -> Option<Value> {
+        let sig = self.sig_refs[&shim];
+        let addr = self.iconst(shim.address() as i64);
+        let mut all = Vec::with_capacity(args.len() + 1);
+        all.push(self.run);
+        all.extend_from_slice(args);
+        let call = self.b.ins().call_indirect(sig, addr, &all);
+        self.b.inst_results(call).first().copied()
+    }
+
+    /// After a call: unwind if the run's status says so.
+    fn check_status(&mut self) {
+        let status = self.field_load(JitRun::OFFSETS.status);
+        let cont = self.b.create_block();
+        let unwind = self.unwind;
+        self.b.ins().brif(status, unwind, &[], cont, &[]);
+        self.b.switch_to_block(cont);
+    }
+
+    /// Records a fault found by the code and unwinds. Closes the current block.
+    fn raise(&mut self, why: u64, pc: usize) {
+        let rem = self.b.use_var(self.remaining);
+        self.field_store(JitRun::OFFSETS.remaining, rem);
+        let why = self.iconst(why as i64);
+        let pc = self.iconst(pc as i64);
+        self.call_shim(Shim::Raise, &[why, pc]);
+        let unwind = self.unwind;
+        self.b.ins().jump(unwind, &[]);
+    }
+
+    /// The budget and cancellation check of back-edges and calls.
+    fn poll(&mut self, pc: usize) {
+        let rem = self.b.use_var(self.remaining);
+        let spent = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, rem, 0);
+        let flag = self
+            .b
+            .ins()
+            .atomic_load(I8, MemFlagsData::trusted(), self.cancel_ptr);
+        let cancelled = self.b.ins().icmp_imm_s(IntCC::NotEqual, flag, 0);
+        let stop = self.b.ins().bor(spent, cancelled);
+        let slow = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.ins().brif(stop, slow, &[], cont, &[]);
+        self.b.set_cold_block(slow);
+        self.b.switch_to_block(slow);
+        self.raise(RAISE_POLL, pc);
+        self.b.switch_to_block(cont);
+    }
+
+    fn branch(&mut self, pc: usize, cond: Value, target: usize, fall: usize) {
+        let t = self.block_for(target);
+        let f = self.block_for(fall);
+        if target <= pc {
+            let taken = self.b.create_block();
+            self.b.ins().brif(cond, taken, &[], f, &[]);
+            self.b.switch_to_block(taken);
+            self.poll(pc);
+            self.b.ins().jump(t, &[]);
+        } else {
+            self.b.ins().brif(cond, t, &[], f, &[]);
+        }
+    }
+
+    fn condition(&mut self, width: Width, op: JmpOp, dst: Reg, src: Source) -> Value {
+        let a = self.reg(dst);
+        let (a, b) = match (width, src) {
+            (Width::W64, Source::Reg(r)) => (a, self.reg(r)),
+            (Width::W64, Source::Imm(i)) => (a, self.iconst(i64::from(i))),
+            (Width::W32, Source::Reg(r)) => {
+                let s = self.reg(r);
+                let x = self.b.ins().ireduce(I32, a);
+                (x, self.b.ins().ireduce(I32, s))
+            }
+            (Width::W32, Source::Imm(i)) => {
+                let x = self.b.ins().ireduce(I32, a);
+                (x, self.b.ins().iconst(I32, i64::from(i)))
+            }
+        };
+        let cc = match op {
+            JmpOp::Eq => IntCC::Equal,
+            JmpOp::Ne => IntCC::NotEqual,
+            JmpOp::Gt => IntCC::UnsignedGreaterThan,
+            JmpOp::Ge => IntCC::UnsignedGreaterThanOrEqual,
+            JmpOp::Lt => IntCC::UnsignedLessThan,
+            JmpOp::Le => IntCC::UnsignedLessThanOrEqual,
+            JmpOp::Sgt => IntCC::SignedGreaterThan,
+            JmpOp::Sge => IntCC::SignedGreaterThanOrEqual,
+            JmpOp::Slt => IntCC::SignedLessThan,
+            JmpOp::Sle => IntCC::SignedLessThanOrEqual,
+            JmpOp::Set => {
+                let m = self.b.ins().band(a, b);
+                return self.b.ins().icmp_imm_s(IntCC::NotEqual, m, 0);
+            }
+        };
+        self.b.ins().icmp(cc, a, b)
+    }
+
+    /// The second operand of an ALU instruction at type `ty`.
+    fn operand(&mut self, src: Source, ty: Type) -> Value {
+        match src {
+            Source::Reg(r) => {
+                let v = self.reg(r);
+                if ty == I32 {
+                    self.b.ins().ireduce(I32, v)
+                } else {
+                    v
+                }
+            }
+            Source::Imm(i) => self.b.ins().iconst(ty, i64::from(i)),
+        }
+    }
+
+    fn alu64(&mut self, op: AluOp, a: Value, src: Source) -> Value {
+        self.alu(op, a, src, I64)
+    }
+
+    fn alu32(&mut self, op: AluOp, a: Value, src: Source) -> Value {
+        let x = self.b.ins().ireduce(I32, a);
+        let r = self.alu(op, x, src, I32);
+        self.b.ins().uextend(I64, r)
+    }
+
+    /// `a op src` at type `ty` (I32 or I64), with RFC 9669's semantics.
+    fn alu(&mut self, op: AluOp, a: Value, src: Source, ty: Type) -> Value {
+        let bits = ty.bits() as i64;
+        let imm = match src {
+            Source::Imm(i) => Some(i64::from(i)),
+            Source::Reg(_) => None,
+        };
+        // The immediate at the operation's width: sign-extended for 64, its bits for 32.
+        let imm_w = imm.map(|i| if ty == I32 { i64::from(i as u32) } else { i });
+        match (op, imm_w) {
+            (AluOp::Div | AluOp::SDiv, Some(0)) => return self.b.ins().iconst(ty, 0),
+            (AluOp::Mod | AluOp::SMod, Some(0)) => return a,
+            (AluOp::SDiv, Some(i)) if is_minus_one(i, ty) => return self.b.ins().ineg(a),
+            (AluOp::SMod, Some(i)) if is_minus_one(i, ty) => return self.b.ins().iconst(ty, 0),
+            _ => {}
+        }
+        let b = self.operand(src, ty);
+        let ins = self.b.ins();
+        match op {
+            AluOp::Add => ins.iadd(a, b),
+            AluOp::Sub => ins.isub(a, b),
+            AluOp::Mul => ins.imul(a, b),
+            AluOp::Or => ins.bor(a, b),
+            AluOp::And => ins.band(a, b),
+            AluOp::Xor => ins.bxor(a, b),
+            AluOp::Mov => b,
+            AluOp::Lsh | AluOp::Rsh | AluOp::Arsh => {
+                let amount = ins.band_imm_s(b, bits - 1);
+                match op {
+                    AluOp::Lsh => self.b.ins().ishl(a, amount),
+                    AluOp::Rsh => self.b.ins().ushr(a, amount),
+                    _ => self.b.ins().sshr(a, amount),
+                }
+            }
+            AluOp::MovSx8 | AluOp::MovSx16 | AluOp::MovSx32 => {
+                let narrow = match op {
+                    AluOp::MovSx8 => I8,
+                    AluOp::MovSx16 => I16,
+                    _ => I32,
+                };
+                if narrow.bits() >= ty.bits() {
+                    b
+                } else {
+                    let n = ins.ireduce(narrow, b);
+                    self.b.ins().sextend(ty, n)
+                }
+            }
+            AluOp::Div | AluOp::SDiv | AluOp::Mod | AluOp::SMod => {
+                if imm_w.is_some() {
+                    // A constant divisor that is neither 0 nor -1: the plain operation.
+                    match op {
+                        AluOp::Div => ins.udiv(a, b),
+                        AluOp::SDiv => ins.sdiv(a, b),
+                        AluOp::Mod => ins.urem(a, b),
+                        _ => ins.srem(a, b),
+                    }
+                } else {
+                    self.divide(op, a, b, ty)
+                }
+            }
+        }
+    }
+
+    /// Division and modulo by a register: by zero gives 0 (div) or `a` (mod); signed by
+    /// -1 gives `-a` (wrapping) or 0, never a trap.
+    fn divide(&mut self, op: AluOp, a: Value, b: Value, ty: Type) -> Value {
+        let zero = self.b.ins().icmp_imm_s(IntCC::Equal, b, 0);
+        let one = self.b.ins().iconst(ty, 1);
+        let c0 = self.b.ins().iconst(ty, 0);
+        match op {
+            AluOp::Div | AluOp::Mod => {
+                let d = self.b.ins().select(zero, one, b);
+                if op == AluOp::Div {
+                    let q = self.b.ins().udiv(a, d);
+                    self.b.ins().select(zero, c0, q)
+                } else {
+                    let r = self.b.ins().urem(a, d);
+                    self.b.ins().select(zero, a, r)
+                }
+            }
+            _ => {
+                let minus_one = self.b.ins().icmp_imm_s(IntCC::Equal, b, -1);
+                let special = self.b.ins().bor(zero, minus_one);
+                let d = self.b.ins().select(special, one, b);
+                if op == AluOp::SDiv {
+                    let q = self.b.ins().sdiv(a, d);
+                    let neg = self.b.ins().ineg(a);
+                    let q = self.b.ins().select(minus_one, neg, q);
+                    self.b.ins().select(zero, c0, q)
+                } else {
+                    let r = self.b.ins().srem(a, d);
+                    let r = self.b.ins().select(minus_one, c0, r);
+                    self.b.ins().select(zero, a, r)
+                }
+            }
+        }
+    }
+
+    fn endian(&mut self, op: EndianOp, bits: u8, a: Value) -> Value {
+        let ty = match bits {
+            16 => I16,
+            32 => I32,
+            _ => I64,
+        };
+        let swap = match op {
+            EndianOp::Swap => true,
+            EndianOp::ToLe => cfg!(target_endian = "big"),
+            EndianOp::ToBe => cfg!(target_endian = "little"),
+        };
+        let narrow = if ty == I64 {
+            a
+        } else {
+            self.b.ins().ireduce(ty, a)
+        };
+        let v = if swap {
+            self.b.ins().bswap(narrow)
+        } else {
+            narrow
+        };
+        if ty == I64 {
+            v
+        } else {
+            self.b.ins().uextend(I64, v)
+        }
+    }
+
+    fn sext(&mut self, v: Value, size: Size) -> Value {
+        let ty = match size {
+            Size::B => I8,
+            Size::H => I16,
+            Size::W => I32,
+            Size::DW => return v,
+        };
+        let n = self.b.ins().ireduce(ty, v);
+        self.b.ins().sextend(I64, n)
+    }
+
+    /// Whether `[r10 + off]` of `size` bytes lies in the current frame.
+    fn in_frame(base_is_fp: bool, off: i16, size: Size) -> bool {
+        let off = i64::from(off);
+        base_is_fp && off >= -(STACK_FRAME_SIZE as i64) && off + size.bytes() as i64 <= 0
+    }
+
+    /// The fast-path test: `addr..addr+size` inside the window of `len_var`, and (for
+    /// atomics) naturally aligned.
+    fn in_window(&mut self, addr: Value, size: u64, len_var: usize, aligned: bool) -> Value {
+        let base = self.b.use_var(self.fast[0]);
+        let len = self.b.use_var(self.fast[len_var]);
+        let rel = self.b.ins().isub(addr, base);
+        let inside = self.b.ins().icmp(IntCC::UnsignedLessThan, rel, len);
+        let room = self.b.ins().isub(len, rel);
+        let fits = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, room, size as i64);
+        let ok = self.b.ins().band(inside, fits);
+        if aligned && size > 1 {
+            let low = self.b.ins().band_imm_s(addr, size as i64 - 1);
+            let is_aligned = self.b.ins().icmp_imm_s(IntCC::Equal, low, 0);
+            self.b.ins().band(ok, is_aligned)
+        } else {
+            ok
+        }
+    }
+
+    /// Splits on `ok`: runs `fast` or `slow` (each producing an I64), joins with the value.
+    fn fast_or_slow(
+        &mut self,
+        ok: Value,
+        fast: impl FnOnce(&mut Self) -> Value,
+        slow: impl FnOnce(&mut Self) -> Value,
+    ) -> Value {
+        let fast_block = self.b.create_block();
+        let slow_block = self.b.create_block();
+        let join = self.b.create_block();
+        self.b.append_block_param(join, I64);
+        self.b.ins().brif(ok, fast_block, &[], slow_block, &[]);
+        self.b.switch_to_block(fast_block);
+        let v = fast(self);
+        self.b.ins().jump(join, &[BlockArg::Value(v)]);
+        self.b.set_cold_block(slow_block);
+        self.b.switch_to_block(slow_block);
+        let v = slow(self);
+        self.b.ins().jump(join, &[BlockArg::Value(v)]);
+        self.b.switch_to_block(join);
+        self.b.block_params(join)[0]
+    }
+
+    /// Calls a memory shim and continues after it (unwinding on a fault).
+    fn memory_shim(&mut self, shim: Shim, args: &[Value]) -> Value {
+        let v = self.call_shim(shim, args);
+        self.check_status();
+        self.reload_fast();
+        v.unwrap_or_else(|| self.iconst(0))
+    }
+
+    /// A zero-extended load of `size` at `base + off`.
+    fn load(&mut self, pc: usize, base: Value, base_is_fp: bool, off: i16, size: Size) -> Value {
+        let addr = self.b.ins().iadd_imm_s(base, i64::from(off));
+        let bytes = size.bytes() as u64;
+        if Self::in_frame(base_is_fp, off, size) {
+            return self.raw_load(addr, size);
+        }
+        let ok = self.in_window(addr, bytes, 1, false);
+        self.fast_or_slow(
+            ok,
+            |cx| cx.raw_load(addr, size),
+            |cx| {
+                let size = cx.iconst(bytes as i64);
+                let pc = cx.iconst(pc as i64);
+                cx.memory_shim(Shim::Load, &[addr, size, pc])
+            },
+        )
+    }
+
+    fn raw_load(&mut self, addr: Value, size: Size) -> Value {
+        let flags = MemFlagsData::new();
+        match size {
+            Size::B => self.b.ins().uload8(I64, flags, addr, 0),
+            Size::H => self.b.ins().uload16(I64, flags, addr, 0),
+            Size::W => self.b.ins().uload32(flags, addr, 0),
+            Size::DW => self.b.ins().load(I64, flags, addr, 0),
+        }
+    }
+
+    fn store(
+        &mut self,
+        pc: usize,
+        base: Value,
+        base_is_fp: bool,
+        off: i16,
+        size: Size,
+        value: Value,
+    ) {
+        let addr = self.b.ins().iadd_imm_s(base, i64::from(off));
+        let bytes = size.bytes() as u64;
+        if Self::in_frame(base_is_fp, off, size) {
+            self.raw_store(addr, size, value);
+            return;
+        }
+        let ok = self.in_window(addr, bytes, 2, false);
+        self.fast_or_slow(
+            ok,
+            |cx| {
+                cx.raw_store(addr, size, value);
+                cx.iconst(0)
+            },
+            |cx| {
+                let size = cx.iconst(bytes as i64);
+                let pc = cx.iconst(pc as i64);
+                cx.memory_shim(Shim::Store, &[addr, size, value, pc])
+            },
+        );
+    }
+
+    fn raw_store(&mut self, addr: Value, size: Size, value: Value) {
+        let flags = MemFlagsData::new();
+        match size {
+            Size::B => self.b.ins().istore8(flags, value, addr, 0),
+            Size::H => self.b.ins().istore16(flags, value, addr, 0),
+            Size::W => self.b.ins().istore32(flags, value, addr, 0),
+            Size::DW => self.b.ins().store(flags, value, addr, 0),
+        };
+    }
+
+    fn atomic(&mut self, pc: usize, size: Size, op: AtomicOp, dst: Reg, src: Reg, off: i16) {
+        let base = self.reg(dst);
+        let addr = self.b.ins().iadd_imm_s(base, i64::from(off));
+        let value = self.reg(src);
+        let expected = self.reg(Reg::R0);
+        let (ty, bytes, wide) = match size {
+            Size::DW => (I64, 8u64, 0x1000),
+            _ => (I32, 4, 0),
+        };
+        let ok = self.in_window(addr, bytes, 2, true);
+        let old = self.fast_or_slow(
+            ok,
+            |cx| {
+                let flags = MemFlagsData::new();
+                let (v, e) = if ty == I32 {
+                    (
+                        cx.b.ins().ireduce(I32, value),
+                        cx.b.ins().ireduce(I32, expected),
+                    )
+                } else {
+                    (value, expected)
+                };
+                let old = match op {
+                    AtomicOp::CmpXchg => cx.b.ins().atomic_cas(flags, addr, e, v),
+                    _ => {
+                        let rmw = match op {
+                            AtomicOp::Add { .. } => AtomicRmwOp::Add,
+                            AtomicOp::Or { .. } => AtomicRmwOp::Or,
+                            AtomicOp::And { .. } => AtomicRmwOp::And,
+                            AtomicOp::Xor { .. } => AtomicRmwOp::Xor,
+                            _ => AtomicRmwOp::Xchg,
+                        };
+                        cx.b.ins().atomic_rmw(ty, flags, rmw, addr, v)
+                    }
+                };
+                if ty == I32 {
+                    cx.b.ins().uextend(I64, old)
+                } else {
+                    old
+                }
+            },
+            |cx| {
+                let code = cx.iconst(i64::from(op.imm()) | wide);
+                let pc = cx.iconst(pc as i64);
+                cx.memory_shim(Shim::Atomic, &[addr, code, value, expected, pc])
+            },
+        );
+        match op {
+            AtomicOp::CmpXchg => self.set(Reg::R0, old),
+            _ if op.fetches() => self.set(src, old),
+            _ => {}
+        }
+    }
+
+    fn load_acquire(&mut self, pc: usize, base: Value, off: i16, size: Size) -> Value {
+        let addr = self.b.ins().iadd_imm_s(base, i64::from(off));
+        let bytes = size.bytes() as u64;
+        let ok = self.in_window(addr, bytes, 1, true);
+        self.fast_or_slow(
+            ok,
+            |cx| {
+                let ty = int_type(size);
+                let v = cx.b.ins().atomic_load(ty, MemFlagsData::new(), addr);
+                if ty == I64 {
+                    v
+                } else {
+                    cx.b.ins().uextend(I64, v)
+                }
+            },
+            |cx| {
+                let size = cx.iconst(bytes as i64);
+                let pc = cx.iconst(pc as i64);
+                cx.memory_shim(Shim::LoadAcquire, &[addr, size, pc])
+            },
+        )
+    }
+
+    fn store_release(&mut self, pc: usize, base: Value, off: i16, size: Size, value: Value) {
+        let addr = self.b.ins().iadd_imm_s(base, i64::from(off));
+        let bytes = size.bytes() as u64;
+        let ok = self.in_window(addr, bytes, 2, true);
+        self.fast_or_slow(
+            ok,
+            |cx| {
+                let ty = int_type(size);
+                let v = if ty == I64 {
+                    value
+                } else {
+                    cx.b.ins().ireduce(ty, value)
+                };
+                cx.b.ins().atomic_store(MemFlagsData::new(), v, addr);
+                cx.iconst(0)
+            },
+            |cx| {
+                let size = cx.iconst(bytes as i64);
+                let pc = cx.iconst(pc as i64);
+                cx.memory_shim(Shim::StoreRelease, &[addr, size, value, pc])
+            },
+        );
+    }
+
+    fn ld_packet(&mut self, pc: usize, offset: Value, size: Size) {
+        let size = self.iconst(size.bytes().min(4) as i64);
+        let pc = self.iconst(pc as i64);
+        let v = self.memory_shim(Shim::LdPacket, &[offset, size, pc]);
+        self.set(Reg::R0, v);
+    }
+
+    /// Hands `r0`, `r6`–`r9` and the budget to whatever is called next.
+    fn before_call(&mut self) {
+        let off = JitRun::OFFSETS;
+        for (slot, reg) in [0usize, 6, 7, 8, 9].into_iter().enumerate() {
+            let v = self.b.use_var(self.regs[reg]);
+            self.field_store(off.in_regs + 8 * slot as i32, v);
+        }
+        let rem = self.b.use_var(self.remaining);
+        self.field_store(off.remaining, rem);
+    }
+
+    /// Takes back the budget, the fast-path window and `r1`–`r5` after a call.
+    fn after_call(&mut self, r0: Value) {
+        let off = JitRun::OFFSETS;
+        let rem = self.field_load(off.remaining);
+        self.b.def_var(self.remaining, rem);
+        self.reload_fast();
+        for i in 0..5 {
+            let v = self.field_load(off.ret_regs + 8 * i);
+            self.b.def_var(self.regs[i as usize + 1], v);
+        }
+        self.b.def_var(self.regs[0], r0);
+    }
+
+    fn args(&mut self) -> [Value; 5] {
+        std::array::from_fn(|i| self.b.use_var(self.regs[i + 1]))
+    }
+
+    fn call_local(&mut self, pc: usize, target: usize) {
+        let Some(&func) = self.local_funcs.get(&target) else {
+            self.raise(RAISE_PC, pc);
+            let dead = self.b.create_block();
+            self.b.switch_to_block(dead);
+            return;
+        };
+        self.before_call();
+        // As the interpreter: the depth check, then the cancellation poll.
+        let callee_depth = self.b.ins().iadd_imm_s(self.depth, 1);
+        let too_deep = self.b.ins().icmp_imm_s(
+            IntCC::UnsignedGreaterThanOrEqual,
+            callee_depth,
+            MAX_CALL_FRAMES as i64,
+        );
+        let deep = self.b.create_block();
+        let ok = self.b.create_block();
+        self.b.ins().brif(too_deep, deep, &[], ok, &[]);
+        self.b.set_cold_block(deep);
+        self.b.switch_to_block(deep);
+        self.raise(RAISE_DEPTH, pc);
+        self.b.switch_to_block(ok);
+        self.poll(pc);
+        let pc_v = self.iconst(pc as i64);
+        let fp = self
+            .call_shim(Shim::Enter, &[callee_depth, pc_v])
+            .unwrap_or(self.fp);
+        self.check_status();
+        let [a1, a2, a3, a4, a5] = self.args();
+        let call = self
+            .b
+            .ins()
+            .call(func, &[self.run, a1, a2, a3, a4, a5, fp, callee_depth]);
+        let r0 = self.b.inst_results(call)[0];
+        self.check_status();
+        self.call_shim(Shim::Enter, &[self.depth, pc_v]);
+        self.check_status();
+        self.after_call(r0);
+    }
+
+    /// A helper, kfunc or `callx` through the runtime.
+    fn call_runtime(&mut self, pc: usize, shim: Shim, first: Value) {
+        self.before_call();
+        let [a1, a2, a3, a4, a5] = self.args();
+        let pc_v = self.iconst(pc as i64);
+        let r0 = self
+            .call_shim(shim, &[first, a1, a2, a3, a4, a5, self.depth, pc_v])
+            .unwrap_or(pc_v);
+        let status = self.field_load(JitRun::OFFSETS.status);
+        let special = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.ins().brif(status, special, &[], cont, &[]);
+        // A tail call completed: this function returns its r0; otherwise unwind.
+        self.b.set_cold_block(special);
+        self.b.switch_to_block(special);
+        let tail = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, status, STATUS_TAIL_RETURN as i64);
+        let tail_block = self.b.create_block();
+        let unwind = self.unwind;
+        self.b.ins().brif(tail, tail_block, &[], unwind, &[]);
+        self.b.switch_to_block(tail_block);
+        let zero = self.iconst(0);
+        self.field_store(JitRun::OFFSETS.status, zero);
+        self.b.ins().return_(&[r0]);
+        self.b.switch_to_block(cont);
+        self.after_call(r0);
+        // As the interpreter, which polls after a helper returns.
+        self.poll(pc);
+    }
+
+    fn exit(&mut self) {
+        let off = JitRun::OFFSETS;
+        for i in 0..5 {
+            let v = self.b.use_var(self.regs[i + 1]);
+            self.field_store(off.ret_regs + 8 * i as i32, v);
+        }
+        let rem = self.b.use_var(self.remaining);
+        self.field_store(off.remaining, rem);
+        let r0 = self.b.use_var(self.regs[0]);
+        self.b.ins().return_(&[r0]);
+    }
+}
+
+fn is_minus_one(i: i64, ty: Type) -> bool {
+    if ty == I32 {
+        i as u32 == u32::MAX
+    } else {
+        i == -1
+    }
+}
+
+fn int_type(size: Size) -> Type {
+    match size {
+        Size::B => I8,
+        Size::H => I16,
+        Size::W => I32,
+        Size::DW => I64,
+    }
+}
