@@ -221,6 +221,13 @@ struct RunArgs {
     /// Engine to run on.
     #[arg(long, default_value = "interp", value_parser = clap::builder::PossibleValuesParser::new(ENGINE_NAMES))]
     engine: String,
+    /// Print the Cranelift IR the JIT makes of each BPF function, before running.
+    #[arg(long)]
+    dump_ir: bool,
+    /// Print the machine code the JIT emits for each BPF function (Cranelift's
+    /// disassembly), before running.
+    #[arg(long)]
+    dump_asm: bool,
     /// ELF objects: run the program of this section (needed when several match).
     #[arg(long, help_heading = "Objects")]
     section: Option<String>,
@@ -555,6 +562,7 @@ fn cmd_run(a: RunArgs) -> Result<(), Failure> {
         }
     }
     let prog = load(&input.slots).map_err(|e| Failure(e, 1))?;
+    print_jit_dump(&prog, a.dump_ir, a.dump_asm)?;
     let result = if a.trace {
         if a.engine != "interp" {
             return Err(Failure(
@@ -579,6 +587,32 @@ fn cmd_run(a: RunArgs) -> Result<(), Failure> {
         other => Failure(other.to_string(), 1),
     })?;
     report_r0(r0, input.test.as_ref())
+}
+
+/// `--dump-ir` / `--dump-asm`: what the JIT makes of each function of `prog`.
+fn print_jit_dump(prog: &bpfvm_runtime::LoadedProgram, ir: bool, asm: bool) -> Result<(), Failure> {
+    if !ir && !asm {
+        return Ok(());
+    }
+    let dumps = bpfvm_jit::Jit::new()
+        .dump(prog)
+        .map_err(|e| Failure(e.to_string(), 1))?;
+    for d in dumps {
+        if ir {
+            println!("; Cranelift IR of the BPF function at pc {}", d.entry);
+            println!("{}", d.ir.trim_end());
+        }
+        if asm {
+            println!(
+                "; machine code ({}) of the BPF function at pc {}",
+                std::env::consts::ARCH,
+                d.entry
+            );
+            println!("{}", d.asm.trim_end());
+        }
+        println!();
+    }
+    Ok(())
 }
 
 /// Prints `r0` and, for a test file, whether it is the expected one.

@@ -736,12 +736,17 @@ pub fn cmd_run_object(a: &RunArgs, bytes: Vec<u8>) -> Result<(), Failure> {
     if a.trace {
         return Err(bad("--trace runs bytecode, not objects (yet)"));
     }
-    if a.engine != "interp" {
-        return Err(bad(format!(
-            "objects run on the interpreter; `--engine {}` is for bytecode",
-            a.engine
-        )));
+    // The kernel engine runs raw bytecode behind the test ABI; objects with maps and
+    // contexts go to the kernel through bpftool.
+    if a.engine == "kernel" {
+        return Err(bad(
+            "objects run on `interp` or `jit`; to run an object in the kernel use `bpftool prog run`",
+        ));
     }
+    let engine: std::sync::Arc<dyn bpfvm_runtime::Engine> =
+        bpfvm_conformance::engines::engine_by_name(&a.engine)
+            .map_err(bad)?
+            .into();
     if a.mem.is_some() {
         return Err(bad(
             "--mem is for bytecode; give an object's program a --packet, --pcap, --data, --ctx or --ctx-json",
@@ -771,7 +776,9 @@ pub fn cmd_run_object(a: &RunArgs, bytes: Vec<u8>) -> Result<(), Failure> {
         .map_err(|e| Failure(format!("{}: {e}", path.display()), 1))?;
     let prog = object
         .program(&spec_prog.name)
-        .map_err(|e| Failure(e.to_string(), 1))?;
+        .map_err(|e| Failure(e.to_string(), 1))?
+        .with_engine(engine);
+    crate::print_jit_dump(prog.loaded(), a.dump_ir, a.dump_asm)?;
 
     let state = match &a.state {
         Some(s) => read_state(s)?,

@@ -164,12 +164,58 @@ fn conformance_reports_failures_and_exits_nonzero() {
 }
 
 #[test]
-fn unavailable_engines_say_so() {
+fn unknown_engines_say_so() {
     // The public runner reads the failure message from stdout, on one line.
-    let (code, out, _) = bpfvm(&["plugin", "", "--engine jit"]);
+    let (code, out, _) = bpfvm(&["plugin", "", "--engine warp"]);
     assert_eq!(code, 1);
     assert_eq!(out.lines().count(), 1, "{out}");
-    assert!(out.contains("engine `jit` is not available"), "{out}");
+    assert!(out.contains("unknown engine `warp`"), "{out}");
+}
+
+#[test]
+fn jit_runs_bytecode_and_objects_and_dumps_its_code() {
+    // Sum of 100 reads of mem[0] = 5: 500, with the loop's back-edge polling.
+    let src = tmp(
+        "jit_sum.s",
+        "r0 = 0\nr2 = 100\nloop:\nr3 = *(u8 *)(r1 + 0)\nr0 += r3\nr2 += -1\nif r2 != 0 goto loop\nexit\n",
+    );
+    let src = src.to_str().expect("utf-8");
+    let (code, out, err) = bpfvm(&["run", src, "--mem", "05", "--engine", "jit"]);
+    assert_eq!((code, out.as_str()), (0, "r0 = 0x1f4 (500)\n"), "{err}");
+    let (code, out, err) = bpfvm(&["run", src, "--mem", "05", "--engine", "jit", "--dump-ir"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("; Cranelift IR of the BPF function at pc 0\nfunction "),
+        "{out}"
+    );
+    // The byte load has its inline window check and the runtime call behind it.
+    assert!(
+        out.contains("uload8.i64") && out.contains("call_indirect"),
+        "{out}"
+    );
+    let (code, out, err) = bpfvm(&["run", src, "--mem", "05", "--dump-asm"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("; machine code ("), "{out}");
+    assert!(out.ends_with("r0 = 0x1f4 (500)\n"), "{out}");
+
+    // An object on the JIT: the interpreter's (and the kernel's) result, same maps.
+    let obj = fixture("runnable.o");
+    let (code, out, err) = bpfvm(&[
+        "run",
+        &obj,
+        "--section",
+        "xdp",
+        "--engine",
+        "jit",
+        "--data",
+        &packet_hex("tcp_syn"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Return value: 2, duration: "), "{out}");
+    assert!(out.contains("proto_count (hash): 1 added, 0 changed, 0 removed\n+ key: 06 00 00 00  value: 01 00 00 00 00 00 00 00  28 00 00 00 00 00 00 00"), "{out}");
+    let (code, _, err) = bpfvm(&["run", &obj, "--section", "xdp", "--engine", "kernel"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("objects run on `interp` or `jit`"), "{err}");
 }
 
 /// Kernel-backed: skips, saying why, without `bpf()`; fails under `BPFVM_REQUIRE_KERNEL=1`.

@@ -157,10 +157,6 @@ impl<'p> FunctionTranslator<'p> {
         for &(pc, id) in functions {
             local_funcs.insert(pc, module.declare_func_in_func(id, b.func));
         }
-        let mut sig_refs = BTreeMap::new();
-        for (shim, sig) in &self.shims.sigs {
-            sig_refs.insert(*shim, b.import_signature(sig.clone()));
-        }
 
         let start = b.create_block();
         b.append_block_params_for_function_params(start);
@@ -207,7 +203,8 @@ impl<'p> FunctionTranslator<'p> {
             blocks,
             unwind,
             out_of_range: BTreeMap::new(),
-            sig_refs,
+            shims: self.shims,
+            sig_refs: BTreeMap::new(),
             local_funcs,
         };
         cx.reload_fast();
@@ -519,6 +516,9 @@ struct Cx<'f> {
     blocks: BTreeMap<usize, Block>,
     unwind: Block,
     out_of_range: BTreeMap<usize, Block>,
+    shims: &'f Shims,
+    /// Shim signatures imported so far (imported on first use, so dumps show only those
+    /// a function calls).
     sig_refs: BTreeMap<Shim, SigRef>,
     local_funcs: BTreeMap<usize, FuncRef>,
 }
@@ -576,7 +576,15 @@ impl Cx<'_> {
     }
 
     fn call_shim(&mut self, shim: Shim, args: &[Value]) -> Option<Value> {
-        let sig = self.sig_refs[&shim];
+        let sig = match self.sig_refs.get(&shim) {
+            Some(&sig) => sig,
+            None => {
+                let (_, signature) = self.shims.sigs.iter().find(|(s, _)| *s == shim)?;
+                let sig = self.b.import_signature(signature.clone());
+                self.sig_refs.insert(shim, sig);
+                sig
+            }
+        };
         let addr = self.iconst(shim.address() as i64);
         let mut all = Vec::with_capacity(args.len() + 1);
         all.push(self.run);

@@ -10,6 +10,7 @@ use bpfvm_abi::{F_RDONLY_PROG, MapSpec, MapType, ProgramType as KernelType};
 use bpfvm_btf::{Btf, Kind, TypeId, TypeKind};
 use bpfvm_interp::Interpreter;
 use bpfvm_isa::Program as Bytecode;
+use bpfvm_jit::Jit;
 use bpfvm_object::{DataKind, LoadOptions, MapOrigin};
 use bpfvm_runtime::maps::{Map, MapConfig, create_map};
 use bpfvm_runtime::{
@@ -575,6 +576,35 @@ impl Program {
     pub fn with_engine(mut self, engine: Arc<dyn Engine>) -> Program {
         self.engine = engine;
         self
+    }
+
+    /// The same program on the Cranelift JIT (checked mode until the static verifier
+    /// lands), compiled now so that a compilation failure shows here rather than as a
+    /// refused run.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use bpfvm::Program;
+    /// use bpfvm_isa::Program as Bytecode;
+    /// use bpfvm_runtime::{Context, LoadedProgram, ProgramType, RunOptions};
+    /// // r0 = *(u32 *)(r1 + 0) * 3 ; exit
+    /// let bytes = [
+    ///     0x61, 0x10, 0, 0, 0, 0, 0, 0, 0x27, 0, 0, 0, 3, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0,
+    /// ];
+    /// let loaded = LoadedProgram::new(Bytecode::from_bytes(&bytes)?, ProgramType::Conformance)?;
+    /// let prog = Program::from_loaded("triple", Arc::new(loaded)).with_jit()?;
+    /// assert_eq!(prog.engine_name(), "jit");
+    /// let mut mem = 14u32.to_ne_bytes();
+    /// assert_eq!(prog.run(&mut Context::Memory(&mut mem), &RunOptions::new())?, 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_jit(self) -> Result<Program, Error> {
+        let jit = Jit::new();
+        jit.compile(&self.loaded).map_err(|e| Error::Program {
+            name: self.name.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(self.with_engine(Arc::new(jit)))
     }
 
     /// The engine's name.
