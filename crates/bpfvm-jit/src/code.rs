@@ -220,13 +220,75 @@ pub(crate) fn function_entries(prog: &LoadedProgram) -> Vec<usize> {
             _ => continue,
         };
         let target = pc as i64 + 1 + rel;
-        if let Ok(t) = usize::try_from(target) {
-            if prog.program().get(t).is_some() {
-                entries.push(t);
-            }
+        if let Ok(t) = usize::try_from(target)
+            && prog.program().get(t).is_some()
+        {
+            entries.push(t);
         }
     }
     entries.sort_unstable();
     entries.dedup();
     entries
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use bpfvm_isa::Program;
+    use bpfvm_runtime::ProgramType;
+
+    /// The process's memory mappings, from `/proc/self/maps`.
+    fn mappings() -> Vec<String> {
+        std::fs::read_to_string("/proc/self/maps")
+            .expect("/proc/self/maps")
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn program() -> LoadedProgram {
+        // r0 = 7 ; call local f (pc 3) ; exit ; f: r0 += 1 ; exit
+        let bytes = [
+            [0xb7, 0, 0, 0, 7, 0, 0, 0],
+            [0x85, 0x10, 0, 0, 1, 0, 0, 0],
+            [0x95, 0, 0, 0, 0, 0, 0, 0],
+            [0x07, 0, 0, 0, 1, 0, 0, 0],
+            [0x95, 0, 0, 0, 0, 0, 0, 0],
+        ];
+        let prog = Program::from_bytes(bytes.as_flattened()).expect("valid");
+        LoadedProgram::new(prog, ProgramType::Conformance).expect("loads")
+    }
+
+    #[test]
+    fn code_is_never_writable_and_executable() {
+        let prog = program();
+        let code = CompiledProgram::build(&prog).expect("compiles");
+        assert_eq!(code.function_count(), 2);
+        let wx: Vec<String> = mappings()
+            .into_iter()
+            .filter(|m| {
+                m.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|p| p.starts_with("rwx"))
+            })
+            .collect();
+        assert!(wx.is_empty(), "writable and executable mappings: {wx:?}");
+    }
+
+    #[test]
+    fn dropping_a_program_frees_its_code() {
+        // Warm up (the ISA, allocator pools), then compile and drop many programs: the
+        // mapping count must not grow with them (each module maps at least one page).
+        drop(CompiledProgram::build(&program()).expect("compiles"));
+        let before = mappings().len();
+        for _ in 0..200 {
+            let prog = program();
+            drop(CompiledProgram::build(&prog).expect("compiles"));
+        }
+        let after = mappings().len();
+        assert!(
+            after < before + 20,
+            "mappings grew from {before} to {after} over 200 dropped programs"
+        );
+    }
 }

@@ -61,11 +61,13 @@ pub(crate) enum Ending {
 pub(crate) struct JitRun {
     /// The fast-path window: the hot region's address.
     pub fast_base: u64,
-    /// Its length for loads (0 when the hot region is shared: map values go through the
-    /// runtime, which accesses them atomically).
-    pub fast_load_len: u64,
-    /// Its length for stores (0 when read-only or shared).
-    pub fast_store_len: u64,
+    /// For each access kind (`[load 1, 2, 4, 8 bytes, store 1, 2, 4, 8 bytes]`), one past
+    /// the last offset from `fast_base` where such an access fits in the window
+    /// (`len - size + 1`), or 0 when none does: the code's test is one unsigned compare,
+    /// `addr - fast_base < limit`. Shared regions (map values, which other threads
+    /// access too) get 0, so they go through the runtime, which accesses them atomically;
+    /// read-only ones get 0 for stores.
+    pub fast_limits: [u64; 8],
     /// Instructions left; generated code subtracts each block's length at its entry and
     /// checks the sign at back-edges and calls.
     pub remaining: i64,
@@ -99,8 +101,7 @@ pub(crate) struct JitRun {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Offsets {
     pub fast_base: i32,
-    pub fast_load_len: i32,
-    pub fast_store_len: i32,
+    pub fast_limits: i32,
     pub remaining: i32,
     pub cancel: i32,
     pub status: i32,
@@ -111,8 +112,7 @@ pub(crate) struct Offsets {
 impl JitRun {
     pub(crate) const OFFSETS: Offsets = Offsets {
         fast_base: std::mem::offset_of!(JitRun, fast_base) as i32,
-        fast_load_len: std::mem::offset_of!(JitRun, fast_load_len) as i32,
-        fast_store_len: std::mem::offset_of!(JitRun, fast_store_len) as i32,
+        fast_limits: std::mem::offset_of!(JitRun, fast_limits) as i32,
         remaining: std::mem::offset_of!(JitRun, remaining) as i32,
         cancel: std::mem::offset_of!(JitRun, cancel) as i32,
         status: std::mem::offset_of!(JitRun, status) as i32,
@@ -138,8 +138,7 @@ impl JitRun {
         let budget = budget.unwrap_or(u64::MAX);
         let mut run = JitRun {
             fast_base: 0,
-            fast_load_len: 0,
-            fast_store_len: 0,
+            fast_limits: [0; 8],
             remaining: i64::try_from(budget).unwrap_or(i64::MAX),
             cancel: cancel.unwrap_or(&NEVER_CANCELLED),
             status: STATUS_OK,
@@ -188,12 +187,12 @@ impl JitRun {
     pub(crate) fn refresh_fast(&mut self) {
         let hot = self.regions().hot();
         self.fast_base = hot.addr();
-        self.fast_load_len = if hot.shared() { 0 } else { hot.len() };
-        self.fast_store_len = if hot.shared() || !hot.writable() {
-            0
-        } else {
-            hot.len()
-        };
+        let load_len = if hot.shared() { 0 } else { hot.len() };
+        let store_len = if hot.writable() { load_len } else { 0 };
+        for (i, size) in [1u64, 2, 4, 8].into_iter().enumerate() {
+            self.fast_limits[i] = (load_len + 1).saturating_sub(size);
+            self.fast_limits[i + 4] = (store_len + 1).saturating_sub(size);
+        }
     }
 
     /// Records a fault at `pc` of the current program; returns the 0 shims return.

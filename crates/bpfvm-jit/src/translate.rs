@@ -168,7 +168,16 @@ impl<'p> FunctionTranslator<'p> {
         let regs: [Variable; 10] = std::array::from_fn(|_| b.declare_var(I64));
         let remaining = b.declare_var(I64);
         let may_goto = b.declare_var(I64);
-        let fast: [Variable; 3] = std::array::from_fn(|_| b.declare_var(I64));
+        // The window's base and the limits this function's accesses test.
+        let used = self.window_uses(&reachable);
+        let fast: [Option<Variable>; 9] = std::array::from_fn(|i| {
+            let needed = if i == 0 {
+                used.iter().any(|&u| u)
+            } else {
+                used[i - 1]
+            };
+            needed.then(|| b.declare_var(I64))
+        });
         let trusted = MemFlagsData::trusted();
         let off = JitRun::OFFSETS;
         let cancel_ptr = b.ins().load(I64, trusted, run, off.cancel);
@@ -292,6 +301,33 @@ impl<'p> FunctionTranslator<'p> {
         leaders.retain(|&pc| program.get(pc).is_some());
         reachable.retain(|&pc| program.get(pc).is_some());
         Ok((reachable, leaders))
+    }
+
+    /// Which window limits (`JitRun::fast_limits` indices) the function's accesses test.
+    fn window_uses(&self, reachable: &BTreeSet<usize>) -> [bool; 8] {
+        let program = self.prog.program();
+        let mut used = [false; 8];
+        for &pc in reachable {
+            let (size, store) = match program.get(pc) {
+                Some(Insn::Load { size, src, off, .. }) => {
+                    if in_frame(src == Reg::R10, off, size) {
+                        continue;
+                    }
+                    (size, false)
+                }
+                Some(Insn::Store { size, dst, off, .. }) => {
+                    if in_frame(dst == Reg::R10, off, size) {
+                        continue;
+                    }
+                    (size, true)
+                }
+                Some(Insn::Atomic { size, .. } | Insn::StoreRelease { size, .. }) => (size, true),
+                Some(Insn::LoadAcquire { size, .. }) => (size, false),
+                _ => continue,
+            };
+            used[limit_index(size.bytes() as u64, store)] = true;
+        }
+        used
     }
 
     /// Instructions executed from `leader` to the end of its block.
@@ -495,6 +531,19 @@ impl<'p> FunctionTranslator<'p> {
     }
 }
 
+/// Whether `[r10 + off]` of `size` bytes lies in the current frame, which is always
+/// reachable: no check needed.
+fn in_frame(base_is_fp: bool, off: i16, size: Size) -> bool {
+    let off = i64::from(off);
+    base_is_fp && off >= -(STACK_FRAME_SIZE as i64) && off + size.bytes() as i64 <= 0
+}
+
+/// The index into `JitRun::fast_limits` of an access.
+fn limit_index(size: u64, store: bool) -> usize {
+    let log2 = size.trailing_zeros().min(3) as usize;
+    usize::from(store) * 4 + log2
+}
+
 /// The absolute target of a branch at `pc` with offset `rel` (validated in range, or past
 /// the end for a fault block).
 fn branch(pc: usize, rel: i64) -> usize {
@@ -511,8 +560,9 @@ struct Cx<'f> {
     regs: [Variable; 10],
     remaining: Variable,
     may_goto: Variable,
-    /// Fast-path window: base, load length, store length.
-    fast: [Variable; 3],
+    /// Fast-path window: the base, then the limits (as `JitRun::fast_limits`), for those
+    /// the function uses.
+    fast: [Option<Variable>; 9],
     blocks: BTreeMap<usize, Block>,
     unwind: Block,
     out_of_range: BTreeMap<usize, Block>,
@@ -565,11 +615,13 @@ impl Cx<'_> {
 
     fn reload_fast(&mut self) {
         let off = JitRun::OFFSETS;
-        for (var, field) in
-            self.fast
-                .into_iter()
-                .zip([off.fast_base, off.fast_load_len, off.fast_store_len])
-        {
+        for (i, var) in self.fast.into_iter().enumerate() {
+            let Some(var) = var else { continue };
+            let field = if i == 0 {
+                off.fast_base
+            } else {
+                off.fast_limits + 8 * (i as i32 - 1)
+            };
             let v = self.field_load(field);
             self.b.def_var(var, v);
         }
@@ -613,19 +665,21 @@ impl Cx<'_> {
         self.b.ins().jump(unwind, &[]);
     }
 
-    /// The budget and cancellation check of back-edges and calls.
+    /// The budget and cancellation check of back-edges and calls: two tests and branches
+    /// on the hot path (the budget's sign, the cancel flag).
     fn poll(&mut self, pc: usize) {
         let rem = self.b.use_var(self.remaining);
         let spent = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, rem, 0);
+        let slow = self.b.create_block();
+        let check_cancel = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.ins().brif(spent, slow, &[], check_cancel, &[]);
+        self.b.switch_to_block(check_cancel);
         let flag = self
             .b
             .ins()
             .atomic_load(I8, MemFlagsData::trusted(), self.cancel_ptr);
-        let cancelled = self.b.ins().icmp_imm_s(IntCC::NotEqual, flag, 0);
-        let stop = self.b.ins().bor(spent, cancelled);
-        let slow = self.b.create_block();
-        let cont = self.b.create_block();
-        self.b.ins().brif(stop, slow, &[], cont, &[]);
+        self.b.ins().brif(flag, slow, &[], cont, &[]);
         self.b.set_cold_block(slow);
         self.b.switch_to_block(slow);
         self.raise(RAISE_POLL, pc);
@@ -842,25 +896,18 @@ impl Cx<'_> {
         self.b.ins().sextend(I64, n)
     }
 
-    /// Whether `[r10 + off]` of `size` bytes lies in the current frame.
-    fn in_frame(base_is_fp: bool, off: i16, size: Size) -> bool {
-        let off = i64::from(off);
-        base_is_fp && off >= -(STACK_FRAME_SIZE as i64) && off + size.bytes() as i64 <= 0
-    }
-
-    /// The fast-path test: `addr..addr+size` inside the window of `len_var`, and (for
-    /// atomics) naturally aligned.
-    fn in_window(&mut self, addr: Value, size: u64, len_var: usize, aligned: bool) -> Value {
-        let base = self.b.use_var(self.fast[0]);
-        let len = self.b.use_var(self.fast[len_var]);
+    /// The fast-path test: `addr..addr+size` inside the window for this kind of access
+    /// (one subtract and one compare), and for atomics naturally aligned.
+    fn in_window(&mut self, addr: Value, size: u64, store: bool, aligned: bool) -> Value {
+        let (Some(base), Some(limit)) = (self.fast[0], self.fast[1 + limit_index(size, store)])
+        else {
+            // Not prepared for (an engine bug): take the slow path, which is always right.
+            return self.b.ins().iconst(types::I8, 0);
+        };
+        let base = self.b.use_var(base);
+        let limit = self.b.use_var(limit);
         let rel = self.b.ins().isub(addr, base);
-        let inside = self.b.ins().icmp(IntCC::UnsignedLessThan, rel, len);
-        let room = self.b.ins().isub(len, rel);
-        let fits = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, room, size as i64);
-        let ok = self.b.ins().band(inside, fits);
+        let ok = self.b.ins().icmp(IntCC::UnsignedLessThan, rel, limit);
         if aligned && size > 1 {
             let low = self.b.ins().band_imm_s(addr, size as i64 - 1);
             let is_aligned = self.b.ins().icmp_imm_s(IntCC::Equal, low, 0);
@@ -905,10 +952,10 @@ impl Cx<'_> {
     fn load(&mut self, pc: usize, base: Value, base_is_fp: bool, off: i16, size: Size) -> Value {
         let addr = self.b.ins().iadd_imm_s(base, i64::from(off));
         let bytes = size.bytes() as u64;
-        if Self::in_frame(base_is_fp, off, size) {
+        if in_frame(base_is_fp, off, size) {
             return self.raw_load(addr, size);
         }
-        let ok = self.in_window(addr, bytes, 1, false);
+        let ok = self.in_window(addr, bytes, false, false);
         self.fast_or_slow(
             ok,
             |cx| cx.raw_load(addr, size),
@@ -941,11 +988,11 @@ impl Cx<'_> {
     ) {
         let addr = self.b.ins().iadd_imm_s(base, i64::from(off));
         let bytes = size.bytes() as u64;
-        if Self::in_frame(base_is_fp, off, size) {
+        if in_frame(base_is_fp, off, size) {
             self.raw_store(addr, size, value);
             return;
         }
-        let ok = self.in_window(addr, bytes, 2, false);
+        let ok = self.in_window(addr, bytes, true, false);
         self.fast_or_slow(
             ok,
             |cx| {
@@ -979,7 +1026,7 @@ impl Cx<'_> {
             Size::DW => (I64, 8u64, 0x1000),
             _ => (I32, 4, 0),
         };
-        let ok = self.in_window(addr, bytes, 2, true);
+        let ok = self.in_window(addr, bytes, true, true);
         let old = self.fast_or_slow(
             ok,
             |cx| {
@@ -1027,7 +1074,7 @@ impl Cx<'_> {
     fn load_acquire(&mut self, pc: usize, base: Value, off: i16, size: Size) -> Value {
         let addr = self.b.ins().iadd_imm_s(base, i64::from(off));
         let bytes = size.bytes() as u64;
-        let ok = self.in_window(addr, bytes, 1, true);
+        let ok = self.in_window(addr, bytes, false, true);
         self.fast_or_slow(
             ok,
             |cx| {
@@ -1050,7 +1097,7 @@ impl Cx<'_> {
     fn store_release(&mut self, pc: usize, base: Value, off: i16, size: Size, value: Value) {
         let addr = self.b.ins().iadd_imm_s(base, i64::from(off));
         let bytes = size.bytes() as u64;
-        let ok = self.in_window(addr, bytes, 2, true);
+        let ok = self.in_window(addr, bytes, true, true);
         self.fast_or_slow(
             ok,
             |cx| {
