@@ -22,7 +22,8 @@
 //! ```
 //!
 //! - [`OpenObject`] / [`Object`]: libbpf's open/load split; [`Program`]: a program on an
-//!   engine (the interpreter in checked mode until the static verifier lands).
+//!   engine: the interpreter by default, the Cranelift JIT with [`Program::with_jit`];
+//!   both in checked mode until the static verifier lands.
 //! - [`Hook`]: a named event; `fire` runs every attached program in order, on the calling
 //!   thread, with a per-thread CPU slot; budgets, deadlines and cancellation through
 //!   [`FireOptions`].
