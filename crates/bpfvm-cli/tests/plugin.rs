@@ -51,7 +51,7 @@ fn plugins() -> [(&'static str, Command); 2] {
 }
 
 #[test]
-fn both_plugin_commands_pass_our_suite() {
+fn both_plugin_commands_pass_our_suite_on_the_interpreter_and_the_jit() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../conformance-tests");
     let tests = load_suite(&dir).expect("suite readable");
     assert!(tests.len() >= 300);
@@ -62,8 +62,10 @@ fn both_plugin_commands_pass_our_suite() {
             continue;
         };
         let program = slots_to_bytes(slots);
-        for (which, cmd) in plugins() {
-            let (ok, out) = drive(cmd, "interp", &case.mem, &program);
+        for ((which, cmd), engine) in plugins().into_iter().zip(["interp", "jit"]) {
+            // `bpfvm plugin` on the interpreter, `bpfvm-plugin` on the JIT.
+            let which = format!("{which} --engine {engine}");
+            let (ok, out) = drive(cmd, engine, &case.mem, &program);
             let good = match &case.expect {
                 Expectation::Result(want) => {
                     ok && u64::from_str_radix(&out, 16).ok() == Some(*want)
