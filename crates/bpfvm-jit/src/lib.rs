@@ -16,7 +16,8 @@
 //! ## Checked mode
 //! Until the static verifier lands, every program runs *checked*, as in the interpreter:
 //! - memory accesses outside the current stack frame are tested inline against a copy of
-//!   the run's hot region (one subtract, two compares); anything else calls into
+//!   the plain (not shared) region the run hit last (one subtract, one compare); anything
+//!   else calls into
 //!   [`bpfvm_runtime::Regions`], which finds the region or faults exactly as the
 //!   interpreter does (map values, which other threads share, always take that path and
 //!   are accessed atomically);

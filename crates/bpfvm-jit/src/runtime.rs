@@ -14,8 +14,9 @@
 //! - `r0` and `r6`–`r9` go into a function through [`JitRun::in_regs`] and `r1`–`r5`
 //!   come out of one through [`JitRun::ret_regs`], so that registers a callee does not
 //!   define read exactly as in the interpreter, which shares one register file.
-//! - Every shim ends by copying the hot region of [`Regions`] into the fast-path window
-//!   ([`JitRun::fast_base`] and the two lengths), which the code reloads after each call.
+//! - Every shim ends by copying the last plain region [`Regions`] hit into the fast-path
+//!   window ([`JitRun::fast_base`] and [`JitRun::fast_limits`]), which the code reloads
+//!   after each call.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -59,7 +60,7 @@ pub(crate) enum Ending {
 /// generated code at the offsets [`JitRun::offsets`] gives (`repr(C)`).
 #[repr(C)]
 pub(crate) struct JitRun {
-    /// The fast-path window: the hot region's address.
+    /// The fast-path window: the address of the plain region the run hit last.
     pub fast_base: u64,
     /// For each access kind (`[load 1, 2, 4, 8 bytes, store 1, 2, 4, 8 bytes]`), one past
     /// the last offset from `fast_base` where such an access fits in the window
@@ -183,9 +184,11 @@ impl JitRun {
         unsafe { &*self.code }
     }
 
-    /// Copies the hot region into the fast-path window.
+    /// Copies the last plain region hit into the fast-path window.
     pub(crate) fn refresh_fast(&mut self) {
-        let hot = self.regions().hot();
+        // The last plain region hit: a map value in between does not evict the packet or
+        // the memory the program walks.
+        let hot = self.regions().hot_plain();
         self.fast_base = hot.addr();
         let load_len = if hot.shared() { 0 } else { hot.len() };
         let store_len = if hot.writable() { load_len } else { 0 };

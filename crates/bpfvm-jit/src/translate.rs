@@ -9,7 +9,8 @@
 //!
 //! Memory: `[r10 + off]` with `-512 <= off <= -size` is inside the current frame, which is
 //! always reachable, so it is accessed directly. Every other access compares the address
-//! with the fast-path window (a copy of the runtime's hot region) and, outside it, calls
+//! with the fast-path window (a copy of the plain region the run hit last) and, outside
+//! it, calls
 //! the runtime, which checks the access against every region and faults or succeeds
 //! exactly as the interpreter does.
 

@@ -213,6 +213,9 @@ struct StackState {
 pub struct Regions<'a> {
     /// Copy of the most recently hit region (or an empty one).
     hot: MemoryRegion,
+    /// Copy of the most recently hit region that is not shared (or an empty one): a JIT's
+    /// inline window, which map values must not take over.
+    hot_plain: MemoryRegion,
     table: [MemoryRegion; MAX_REGIONS],
     len: usize,
     /// Map values and ring-buffer records obtained during the run, a ring of at most
@@ -287,6 +290,7 @@ impl<'a> Regions<'a> {
     pub fn new() -> Regions<'a> {
         Regions {
             hot: MemoryRegion::EMPTY,
+            hot_plain: MemoryRegion::EMPTY,
             table: [MemoryRegion::EMPTY; MAX_REGIONS],
             len: 0,
             dynamic: Vec::new(),
@@ -497,6 +501,9 @@ impl<'a> Regions<'a> {
         if let Some(slot) = self.table.get_mut(p.index) {
             *slot = region;
         }
+        if self.hot_plain.kind == RegionKind::Packet {
+            self.hot_plain = MemoryRegion::EMPTY;
+        }
         if self.hot.kind == RegionKind::Packet {
             self.hot = MemoryRegion::EMPTY;
         }
@@ -630,18 +637,22 @@ impl<'a> Regions<'a> {
         if let Some(slot) = self.table.get_mut(stack.index) {
             *slot = region;
         }
+        if self.hot_plain.kind == RegionKind::Stack {
+            self.hot_plain = region;
+        }
         if self.hot.kind == RegionKind::Stack {
             self.hot = region;
         }
         top
     }
 
-    /// The most recently hit region, which accesses check first (empty before the first
-    /// hit, and after the region it copied went away). A JIT mirrors it for an inline fast
-    /// path and takes it again after each call into the runtime.
+    /// The most recently hit region that is not shared (empty before the first hit and
+    /// after the region it copied changed): what a JIT's inline window may cover. Unlike
+    /// the hot region, map values hit in between do not replace it; it is updated and
+    /// invalidated as the hot region is when frames or the packet change.
     #[inline]
-    pub fn hot(&self) -> MemoryRegion {
-        self.hot
+    pub fn hot_plain(&self) -> MemoryRegion {
+        self.hot_plain
     }
 
     /// The regions, in the order they were added.
@@ -689,6 +700,9 @@ impl<'a> Regions<'a> {
             .copied();
         if let Some(region) = found {
             self.hot = region;
+            if !region.shared {
+                self.hot_plain = region;
+            }
             return Ok((
                 region
                     .ptr
