@@ -200,10 +200,15 @@ impl<'p> FunctionTranslator<'p> {
             leaders.iter().map(|&pc| (pc, b.create_block())).collect();
         let unwind = b.create_block();
 
+        let stack_lo = b.ins().iadd_imm_s(fp, -(STACK_FRAME_SIZE as i64));
+        let frames = b.ins().iadd_imm_s(depth, 1);
+        let stack_len = b.ins().imul_imm_s(frames, STACK_FRAME_SIZE as i64);
         let mut cx = Cx {
             b,
             run,
             fp,
+            stack_lo,
+            stack_len,
             depth,
             cancel_ptr,
             regs,
@@ -556,6 +561,9 @@ struct Cx<'f> {
     b: FunctionBuilder<'f>,
     run: Value,
     fp: Value,
+    /// The reachable stack: its lowest address (the current frame's bottom) and length.
+    stack_lo: Value,
+    stack_len: Value,
     depth: Value,
     cancel_ptr: Value,
     regs: [Variable; 10],
@@ -918,18 +926,43 @@ impl Cx<'_> {
         }
     }
 
-    /// Splits on `ok`: runs `fast` or `slow` (each producing an I64), joins with the value.
-    fn fast_or_slow(
+    /// `addr..addr+size` inside the reachable stack (frames `0..=depth`, always plain and
+    /// writable): the second inline test, for pointers into the stack that are not
+    /// `r10`-relative (a stack buffer walked through a register).
+    fn in_stack(&mut self, addr: Value, size: u64, aligned: bool) -> Value {
+        let rel = self.b.ins().isub(addr, self.stack_lo);
+        let limit = self.b.ins().iadd_imm_s(self.stack_len, 1 - size as i64);
+        let ok = self.b.ins().icmp(IntCC::UnsignedLessThan, rel, limit);
+        if aligned && size > 1 {
+            let low = self.b.ins().band_imm_s(addr, size as i64 - 1);
+            let is_aligned = self.b.ins().icmp_imm_s(IntCC::Equal, low, 0);
+            self.b.ins().band(ok, is_aligned)
+        } else {
+            ok
+        }
+    }
+
+    /// A checked access `(addr, size, store, aligned)`: the window test, then the stack
+    /// test, run `fast` (inline) when either passes and `slow` (the runtime) otherwise; each
+    /// produces an I64, the result is the one that ran.
+    fn checked(
         &mut self,
-        ok: Value,
+        (addr, size, store, aligned): (Value, u64, bool, bool),
         fast: impl FnOnce(&mut Self) -> Value,
         slow: impl FnOnce(&mut Self) -> Value,
     ) -> Value {
+        let ok = self.in_window(addr, size, store, aligned);
         let fast_block = self.b.create_block();
+        let stack_block = self.b.create_block();
         let slow_block = self.b.create_block();
         let join = self.b.create_block();
         self.b.append_block_param(join, I64);
-        self.b.ins().brif(ok, fast_block, &[], slow_block, &[]);
+        self.b.ins().brif(ok, fast_block, &[], stack_block, &[]);
+        self.b.switch_to_block(stack_block);
+        let in_stack = self.in_stack(addr, size, aligned);
+        self.b
+            .ins()
+            .brif(in_stack, fast_block, &[], slow_block, &[]);
         self.b.switch_to_block(fast_block);
         let v = fast(self);
         self.b.ins().jump(join, &[BlockArg::Value(v)]);
@@ -956,9 +989,8 @@ impl Cx<'_> {
         if in_frame(base_is_fp, off, size) {
             return self.raw_load(addr, size);
         }
-        let ok = self.in_window(addr, bytes, false, false);
-        self.fast_or_slow(
-            ok,
+        self.checked(
+            (addr, bytes, false, false),
             |cx| cx.raw_load(addr, size),
             |cx| {
                 let size = cx.iconst(bytes as i64);
@@ -993,9 +1025,8 @@ impl Cx<'_> {
             self.raw_store(addr, size, value);
             return;
         }
-        let ok = self.in_window(addr, bytes, true, false);
-        self.fast_or_slow(
-            ok,
+        self.checked(
+            (addr, bytes, true, false),
             |cx| {
                 cx.raw_store(addr, size, value);
                 cx.iconst(0)
@@ -1027,9 +1058,8 @@ impl Cx<'_> {
             Size::DW => (I64, 8u64, 0x1000),
             _ => (I32, 4, 0),
         };
-        let ok = self.in_window(addr, bytes, true, true);
-        let old = self.fast_or_slow(
-            ok,
+        let old = self.checked(
+            (addr, bytes, true, true),
             |cx| {
                 let flags = MemFlagsData::new();
                 let (v, e) = if ty == I32 {
@@ -1075,9 +1105,8 @@ impl Cx<'_> {
     fn load_acquire(&mut self, pc: usize, base: Value, off: i16, size: Size) -> Value {
         let addr = self.b.ins().iadd_imm_s(base, i64::from(off));
         let bytes = size.bytes() as u64;
-        let ok = self.in_window(addr, bytes, false, true);
-        self.fast_or_slow(
-            ok,
+        self.checked(
+            (addr, bytes, false, true),
             |cx| {
                 let ty = int_type(size);
                 let v = cx.b.ins().atomic_load(ty, MemFlagsData::new(), addr);
@@ -1098,9 +1127,8 @@ impl Cx<'_> {
     fn store_release(&mut self, pc: usize, base: Value, off: i16, size: Size, value: Value) {
         let addr = self.b.ins().iadd_imm_s(base, i64::from(off));
         let bytes = size.bytes() as u64;
-        let ok = self.in_window(addr, bytes, true, true);
-        self.fast_or_slow(
-            ok,
+        self.checked(
+            (addr, bytes, true, true),
             |cx| {
                 let ty = int_type(size);
                 let v = if ty == I64 {
