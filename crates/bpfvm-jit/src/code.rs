@@ -139,6 +139,7 @@ impl CompiledProgram {
                 &mut module,
                 &ids,
                 isa.frontend_config(),
+                dump,
             );
             let ir = ir.map_err(|reason| JitError::Codegen { entry: pc, reason })?;
             module
@@ -152,7 +153,11 @@ impl CompiledProgram {
                     .compiled_code()
                     .and_then(|c| c.vcode.clone())
                     .unwrap_or_default();
-                dumps.push(FunctionDump { entry: pc, ir, asm });
+                dumps.push(FunctionDump {
+                    entry: pc,
+                    ir: ir.unwrap_or_default(),
+                    asm,
+                });
             }
             module.clear_context(&mut ctx);
         }

@@ -142,7 +142,7 @@ impl<'p> FunctionTranslator<'p> {
         FunctionTranslator { prog, shims, entry }
     }
 
-    /// Fills `func` (whose signature is set); returns the IR's text.
+    /// Fills `func` (whose signature is set); with `dump`, returns the IR's text.
     pub(crate) fn translate(
         &self,
         func: &mut Function,
@@ -150,7 +150,8 @@ impl<'p> FunctionTranslator<'p> {
         module: &mut JITModule,
         functions: &[(usize, FuncId)],
         frontend: TargetFrontendConfig,
-    ) -> Result<String, String> {
+        dump: bool,
+    ) -> Result<Option<String>, String> {
         let program = self.prog.program();
         let (reachable, leaders) = self.explore()?;
         let mut b = FunctionBuilder::new(func, fbc);
@@ -162,6 +163,7 @@ impl<'p> FunctionTranslator<'p> {
         let start = b.create_block();
         b.append_block_params_for_function_params(start);
         b.switch_to_block(start);
+        b.seal_block(start);
         let params = b.block_params(start).to_vec();
         let [run, r1, r2, r3, r4, r5, fp, depth] = params[..] else {
             return Err("unexpected function signature".into());
@@ -267,9 +269,11 @@ impl<'p> FunctionTranslator<'p> {
         let zero = cx.b.ins().iconst(I64, 0);
         cx.b.ins().return_(&[zero]);
 
+        // Internal blocks were sealed as soon as their predecessors were known (cheaper SSA
+        // construction); leaders, fault blocks and the unwind block are sealed now.
         cx.b.seal_all_blocks();
         cx.b.finalize(frontend);
-        Ok(func.display().to_string())
+        Ok(dump.then(|| func.display().to_string()))
     }
 
     /// The pcs reachable from the entry without following calls, and the leaders among
@@ -497,6 +501,8 @@ impl<'p> FunctionTranslator<'p> {
                 let decrement = cx.b.create_block();
                 let taken = cx.b.create_block();
                 cx.b.ins().brif(exhausted, taken, &[], decrement, &[]);
+                cx.b.seal_block(taken);
+                cx.b.seal_block(decrement);
                 cx.b.switch_to_block(taken);
                 if target <= pc {
                     cx.poll(pc);
@@ -660,6 +666,7 @@ impl Cx<'_> {
         let cont = self.b.create_block();
         let unwind = self.unwind;
         self.b.ins().brif(status, unwind, &[], cont, &[]);
+        self.b.seal_block(cont);
         self.b.switch_to_block(cont);
     }
 
@@ -683,12 +690,15 @@ impl Cx<'_> {
         let check_cancel = self.b.create_block();
         let cont = self.b.create_block();
         self.b.ins().brif(spent, slow, &[], check_cancel, &[]);
+        self.b.seal_block(check_cancel);
         self.b.switch_to_block(check_cancel);
         let flag = self
             .b
             .ins()
             .atomic_load(I8, MemFlagsData::trusted(), self.cancel_ptr);
         self.b.ins().brif(flag, slow, &[], cont, &[]);
+        self.b.seal_block(slow);
+        self.b.seal_block(cont);
         self.b.set_cold_block(slow);
         self.b.switch_to_block(slow);
         self.raise(RAISE_POLL, pc);
@@ -701,6 +711,7 @@ impl Cx<'_> {
         if target <= pc {
             let taken = self.b.create_block();
             self.b.ins().brif(cond, taken, &[], f, &[]);
+            self.b.seal_block(taken);
             self.b.switch_to_block(taken);
             self.poll(pc);
             self.b.ins().jump(t, &[]);
@@ -958,11 +969,14 @@ impl Cx<'_> {
         let join = self.b.create_block();
         self.b.append_block_param(join, I64);
         self.b.ins().brif(ok, fast_block, &[], stack_block, &[]);
+        self.b.seal_block(stack_block);
         self.b.switch_to_block(stack_block);
         let in_stack = self.in_stack(addr, size, aligned);
         self.b
             .ins()
             .brif(in_stack, fast_block, &[], slow_block, &[]);
+        self.b.seal_block(fast_block);
+        self.b.seal_block(slow_block);
         self.b.switch_to_block(fast_block);
         let v = fast(self);
         self.b.ins().jump(join, &[BlockArg::Value(v)]);
@@ -970,6 +984,7 @@ impl Cx<'_> {
         self.b.switch_to_block(slow_block);
         let v = slow(self);
         self.b.ins().jump(join, &[BlockArg::Value(v)]);
+        self.b.seal_block(join);
         self.b.switch_to_block(join);
         self.b.block_params(join)[0]
     }
@@ -1186,6 +1201,7 @@ impl Cx<'_> {
         let Some(&func) = self.local_funcs.get(&target) else {
             self.raise(RAISE_PC, pc);
             let dead = self.b.create_block();
+            self.b.seal_block(dead);
             self.b.switch_to_block(dead);
             return;
         };
@@ -1200,6 +1216,8 @@ impl Cx<'_> {
         let deep = self.b.create_block();
         let ok = self.b.create_block();
         self.b.ins().brif(too_deep, deep, &[], ok, &[]);
+        self.b.seal_block(deep);
+        self.b.seal_block(ok);
         self.b.set_cold_block(deep);
         self.b.switch_to_block(deep);
         self.raise(RAISE_DEPTH, pc);
@@ -1234,6 +1252,8 @@ impl Cx<'_> {
         let special = self.b.create_block();
         let cont = self.b.create_block();
         self.b.ins().brif(status, special, &[], cont, &[]);
+        self.b.seal_block(special);
+        self.b.seal_block(cont);
         // A tail call completed: this function returns its r0; otherwise unwind.
         self.b.set_cold_block(special);
         self.b.switch_to_block(special);
@@ -1244,6 +1264,7 @@ impl Cx<'_> {
         let tail_block = self.b.create_block();
         let unwind = self.unwind;
         self.b.ins().brif(tail, tail_block, &[], unwind, &[]);
+        self.b.seal_block(tail_block);
         self.b.switch_to_block(tail_block);
         let zero = self.iconst(0);
         self.field_store(JitRun::OFFSETS.status, zero);
