@@ -69,6 +69,12 @@ pub(crate) struct JitRun {
     /// access too) get 0, so they go through the runtime, which accesses them atomically;
     /// read-only ones get 0 for stores.
     pub fast_limits: [u64; 8],
+    /// The shared window: the last region hit if it is shared (a map value), accessed
+    /// inline only with atomic instructions and only when naturally aligned (as the
+    /// runtime's shared accesses are atomic); limits as `fast_limits`, all 0 otherwise.
+    pub shared_base: u64,
+    /// Its limits.
+    pub shared_limits: [u64; 8],
     /// Instructions left; generated code subtracts each block's length at its entry and
     /// checks the sign at back-edges and calls.
     pub remaining: i64,
@@ -103,6 +109,8 @@ pub(crate) struct JitRun {
 pub(crate) struct Offsets {
     pub fast_base: i32,
     pub fast_limits: i32,
+    pub shared_base: i32,
+    pub shared_limits: i32,
     pub remaining: i32,
     pub cancel: i32,
     pub status: i32,
@@ -114,6 +122,8 @@ impl JitRun {
     pub(crate) const OFFSETS: Offsets = Offsets {
         fast_base: std::mem::offset_of!(JitRun, fast_base) as i32,
         fast_limits: std::mem::offset_of!(JitRun, fast_limits) as i32,
+        shared_base: std::mem::offset_of!(JitRun, shared_base) as i32,
+        shared_limits: std::mem::offset_of!(JitRun, shared_limits) as i32,
         remaining: std::mem::offset_of!(JitRun, remaining) as i32,
         cancel: std::mem::offset_of!(JitRun, cancel) as i32,
         status: std::mem::offset_of!(JitRun, status) as i32,
@@ -140,6 +150,8 @@ impl JitRun {
         let mut run = JitRun {
             fast_base: 0,
             fast_limits: [0; 8],
+            shared_base: 0,
+            shared_limits: [0; 8],
             remaining: i64::try_from(budget).unwrap_or(i64::MAX),
             cancel: cancel.unwrap_or(&NEVER_CANCELLED),
             status: STATUS_OK,
@@ -192,9 +204,15 @@ impl JitRun {
         self.fast_base = hot.addr();
         let load_len = if hot.shared() { 0 } else { hot.len() };
         let store_len = if hot.writable() { load_len } else { 0 };
-        for (i, size) in [1u64, 2, 4, 8].into_iter().enumerate() {
-            self.fast_limits[i] = (load_len + 1).saturating_sub(size);
-            self.fast_limits[i + 4] = (store_len + 1).saturating_sub(size);
+        self.fast_limits = limits(load_len, store_len);
+        let last = self.regions().hot();
+        if last.shared() {
+            self.shared_base = last.addr();
+            let store_len = if last.writable() { last.len() } else { 0 };
+            self.shared_limits = limits(last.len(), store_len);
+        } else {
+            self.shared_base = 0;
+            self.shared_limits = [0; 8];
         }
     }
 
@@ -249,6 +267,17 @@ impl JitRun {
         }
         r0
     }
+}
+
+/// Window limits for loads and stores of 1, 2, 4 and 8 bytes: one past the last offset
+/// where such an access fits (`len - size + 1`), 0 when none does.
+fn limits(load_len: u64, store_len: u64) -> [u64; 8] {
+    let mut out = [0; 8];
+    for (i, size) in [1u64, 2, 4, 8].into_iter().enumerate() {
+        out[i] = (load_len + 1).saturating_sub(size);
+        out[i + 4] = (store_len + 1).saturating_sub(size);
+    }
+    out
 }
 
 /// Runs a shim body, turning a host panic (a host helper's) into an unwind that the runner

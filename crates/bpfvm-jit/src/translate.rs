@@ -953,18 +953,38 @@ impl Cx<'_> {
         }
     }
 
-    /// A checked access `(addr, size, store, aligned)`: the window test, then the stack
-    /// test, run `fast` (inline) when either passes and `slow` (the runtime) otherwise; each
-    /// produces an I64, the result is the one that ran.
+    /// `addr..addr+size` inside the shared window and naturally aligned (map values are
+    /// accessed inline only atomically). Read from the run record: this is the third test.
+    fn in_shared(&mut self, addr: Value, size: u64, store: bool) -> Value {
+        let off = JitRun::OFFSETS;
+        let base = self.field_load(off.shared_base);
+        let limit = self.field_load(off.shared_limits + 8 * limit_index(size, store) as i32);
+        let rel = self.b.ins().isub(addr, base);
+        let ok = self.b.ins().icmp(IntCC::UnsignedLessThan, rel, limit);
+        if size > 1 {
+            let low = self.b.ins().band_imm_s(addr, size as i64 - 1);
+            let is_aligned = self.b.ins().icmp_imm_s(IntCC::Equal, low, 0);
+            self.b.ins().band(ok, is_aligned)
+        } else {
+            ok
+        }
+    }
+
+    /// A checked access `(addr, size, store, aligned)`: the window test, the stack test,
+    /// then the shared (map value) test; `fast(cx, shared)` emits the inline access (with
+    /// atomic instructions when `shared`), `slow` the runtime call. Each produces an I64;
+    /// the result is the one that ran.
     fn checked(
         &mut self,
         (addr, size, store, aligned): (Value, u64, bool, bool),
-        fast: impl FnOnce(&mut Self) -> Value,
+        fast: impl Fn(&mut Self, bool) -> Value,
         slow: impl FnOnce(&mut Self) -> Value,
     ) -> Value {
         let ok = self.in_window(addr, size, store, aligned);
         let fast_block = self.b.create_block();
         let stack_block = self.b.create_block();
+        let shared_test = self.b.create_block();
+        let shared_block = self.b.create_block();
         let slow_block = self.b.create_block();
         let join = self.b.create_block();
         self.b.append_block_param(join, I64);
@@ -974,11 +994,21 @@ impl Cx<'_> {
         let in_stack = self.in_stack(addr, size, aligned);
         self.b
             .ins()
-            .brif(in_stack, fast_block, &[], slow_block, &[]);
+            .brif(in_stack, fast_block, &[], shared_test, &[]);
         self.b.seal_block(fast_block);
+        self.b.seal_block(shared_test);
+        self.b.switch_to_block(shared_test);
+        let in_shared = self.in_shared(addr, size, store);
+        self.b
+            .ins()
+            .brif(in_shared, shared_block, &[], slow_block, &[]);
+        self.b.seal_block(shared_block);
         self.b.seal_block(slow_block);
         self.b.switch_to_block(fast_block);
-        let v = fast(self);
+        let v = fast(self, false);
+        self.b.ins().jump(join, &[BlockArg::Value(v)]);
+        self.b.switch_to_block(shared_block);
+        let v = fast(self, true);
         self.b.ins().jump(join, &[BlockArg::Value(v)]);
         self.b.set_cold_block(slow_block);
         self.b.switch_to_block(slow_block);
@@ -1006,7 +1036,19 @@ impl Cx<'_> {
         }
         self.checked(
             (addr, bytes, false, false),
-            |cx| cx.raw_load(addr, size),
+            |cx, shared| {
+                if shared {
+                    let ty = int_type(size);
+                    let v = cx.b.ins().atomic_load(ty, MemFlagsData::new(), addr);
+                    if ty == I64 {
+                        v
+                    } else {
+                        cx.b.ins().uextend(I64, v)
+                    }
+                } else {
+                    cx.raw_load(addr, size)
+                }
+            },
             |cx| {
                 let size = cx.iconst(bytes as i64);
                 let pc = cx.iconst(pc as i64);
@@ -1042,8 +1084,18 @@ impl Cx<'_> {
         }
         self.checked(
             (addr, bytes, true, false),
-            |cx| {
-                cx.raw_store(addr, size, value);
+            |cx, shared| {
+                if shared {
+                    let ty = int_type(size);
+                    let v = if ty == I64 {
+                        value
+                    } else {
+                        cx.b.ins().ireduce(ty, value)
+                    };
+                    cx.b.ins().atomic_store(MemFlagsData::new(), v, addr);
+                } else {
+                    cx.raw_store(addr, size, value);
+                }
                 cx.iconst(0)
             },
             |cx| {
@@ -1075,7 +1127,7 @@ impl Cx<'_> {
         };
         let old = self.checked(
             (addr, bytes, true, true),
-            |cx| {
+            |cx, _shared| {
                 let flags = MemFlagsData::new();
                 let (v, e) = if ty == I32 {
                     (
@@ -1122,7 +1174,7 @@ impl Cx<'_> {
         let bytes = size.bytes() as u64;
         self.checked(
             (addr, bytes, false, true),
-            |cx| {
+            |cx, _shared| {
                 let ty = int_type(size);
                 let v = cx.b.ins().atomic_load(ty, MemFlagsData::new(), addr);
                 if ty == I64 {
@@ -1144,7 +1196,7 @@ impl Cx<'_> {
         let bytes = size.bytes() as u64;
         self.checked(
             (addr, bytes, true, true),
-            |cx| {
+            |cx, _shared| {
                 let ty = int_type(size);
                 let v = if ty == I64 {
                     value

@@ -646,6 +646,14 @@ impl<'a> Regions<'a> {
         top
     }
 
+    /// The most recently hit region, which accesses check first (empty before the first
+    /// hit and after the region it copied went away). When it is shared (a map value), a
+    /// JIT may access it inline with atomic instructions.
+    #[inline]
+    pub fn hot(&self) -> MemoryRegion {
+        self.hot
+    }
+
     /// The most recently hit region that is not shared (empty before the first hit and
     /// after the region it copied changed): what a JIT's inline window may cover. Unlike
     /// the hot region, map values hit in between do not replace it; it is updated and

@@ -1,6 +1,7 @@
 //! Concurrency stress test of the embedding API: four threads fire one [`bpfvm::Hook`]
 //! 1,000,000 times in total while a fifth (host) thread inserts, replaces and deletes
-//! other keys of the same hash map and reads the program's counters.
+//! other keys of the same hash map and reads the program's counters — on the interpreter,
+//! then again on the JIT.
 //!
 //! The program (bytecode, no ELF) counts events per key in a hash map — lookup, then
 //! `lock xadd` on the value; on a miss `bpf_map_update_elem(BPF_NOEXIST)` with 1, and on
@@ -100,8 +101,16 @@ fn read_u64(bytes: &[u8]) -> u64 {
     u64::from_ne_bytes(bytes[..8].try_into().expect("8 bytes"))
 }
 
+/// Both engines, one after the other (the worker slots of the second four threads are
+/// 4..8, which map to slots 0..4 again): the JIT reaches map values through its inline
+/// atomic path, the interpreter through the runtime's.
 #[test]
 fn four_threads_fire_a_million_events_while_the_host_churns_the_map() {
+    stress("interp");
+    stress("jit");
+}
+
+fn stress(engine: &str) {
     let config = MapConfig::new(THREADS, 1 << 24);
     let counts: Arc<dyn Map> = create_map(&MapSpec::new(MapType::Hash, 4, 8, 512), &config)
         .expect("counts")
@@ -124,10 +133,13 @@ fn four_threads_fire_a_million_events_while_the_host_churns_the_map() {
     )
     .expect("loads");
     let hook = Hook::new("event").with_cpus(THREADS);
-    hook.attach(&bpfvm::Program::from_loaded(
-        "count_events",
-        Arc::new(loaded),
-    ));
+    let program = bpfvm::Program::from_loaded("count_events", Arc::new(loaded));
+    let program = match engine {
+        "jit" => program.with_jit().expect("compiles"),
+        _ => program,
+    };
+    assert_eq!(program.engine_name(), engine);
+    hook.attach(&program);
 
     let done = AtomicBool::new(false);
     let started = Instant::now();
@@ -183,7 +195,7 @@ fn four_threads_fire_a_million_events_while_the_host_churns_the_map() {
     });
     let elapsed = started.elapsed();
     println!(
-        "{} fires on {THREADS} threads in {elapsed:?}; host churn rounds: {host_rounds}",
+        "{engine}: {} fires on {THREADS} threads in {elapsed:?}; host churn rounds: {host_rounds}",
         THREADS as u64 * FIRES_PER_THREAD as u64
     );
 
