@@ -175,3 +175,44 @@ impl Drop for KernelRing {
         }
     }
 }
+
+/// `source` loaded in the kernel as a `tc` classifier (`BPF_PROG_TYPE_SCHED_CLS`, which
+/// may read the packet directly): the kernel side of `benches/engines.rs`.
+pub fn load_tc(bpf: &Bpf, source: &str) -> Result<Prog, KernelError> {
+    let slots = assemble_source(source)
+        .map_err(|e| KernelError::Invalid(format!("assembling a benchmark program: {e}")))?;
+    bpf.prog_load(&ProgLoad::new(ProgType::SCHED_CLS, &slots).with_license("GPL"))
+}
+
+/// The packet a kernel engine run gets for `input`: the input itself, or 64 zero bytes
+/// when the program reads nothing (a test run needs at least an Ethernet header).
+pub fn packet_for(input: &crate::engines::Input) -> Vec<u8> {
+    match input {
+        crate::engines::Input::None => vec![0; crate::maps::PACKET_LEN],
+        crate::engines::Input::Packet(b) => b.clone(),
+    }
+}
+
+/// Runs `prog` `iters` times on `packet` with `BPF_PROG_TEST_RUN` (`repeat` up to 2²⁰
+/// per call) and returns the kernel's own time for them: its per-run average (whole ns)
+/// × runs. This excludes the syscall and building the `sk_buff`.
+pub fn in_kernel_time(
+    prog: &Prog,
+    packet: &[u8],
+    iters: u64,
+) -> Result<std::time::Duration, KernelError> {
+    const MAX_REPEAT: u64 = 1 << 20;
+    let mut total = std::time::Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(MAX_REPEAT);
+        let r = prog.test_run(&mut bpfvm_kernel::TestRun {
+            data_in: packet,
+            repeat: n as u32,
+            ..bpfvm_kernel::TestRun::default()
+        })?;
+        total += r.duration * n as u32;
+        left -= n;
+    }
+    Ok(total)
+}

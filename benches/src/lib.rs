@@ -21,6 +21,7 @@
 // Only `kernel`'s ring buffer mapping needs unsafe code.
 #![deny(unsafe_code)]
 
+pub mod engines;
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 pub mod kernel;
