@@ -21,11 +21,13 @@
 //!   [`bpfvm_runtime::Regions`], which finds the region or faults exactly as the
 //!   interpreter does (map values, which other threads share, always take that path and
 //!   are accessed atomically);
-//! - the instruction budget is counted per basic block and, with the cancel flag, checked
-//!   at backward jumps and calls. A budget or cancellation fault names the pc of the jump
-//!   or call that noticed, and a run may execute past its budget by at most one stretch
-//!   of straight-line code before it notices (the interpreter faults at the exact
-//!   instruction);
+//! - the instruction budget is counted per basic block as *fuel*: back-edges and calls
+//!   test its sign (one compare), and when it runs out the runtime checks the cancel flag
+//!   and hands out the next 65,536 instructions of the budget, or faults. So a budget or
+//!   cancellation fault names the pc of the back-edge or call that noticed; a run may go
+//!   past its budget by at most one stretch of straight-line code, and a cancellation is
+//!   noticed within 65,536 instructions of it (the interpreter faults at the exact
+//!   instruction and polls the flag at every backward jump and call);
 //! - faults come back as the interpreter's typed [`Fault`], never as a signal or a crash.
 //!
 //! ## Invariants
@@ -224,5 +226,96 @@ impl Engine for Jit {
         opts: &RunOptions,
     ) -> Result<u64, RunError> {
         Jit::run_context(self, prog, ctx, opts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bpfvm_isa::Program;
+    use bpfvm_runtime::{CancelToken, ProgramType};
+
+    use super::*;
+
+    fn load(words: &[[u8; 8]]) -> LoadedProgram {
+        let prog = Program::from_bytes(words.as_flattened()).expect("valid");
+        LoadedProgram::new(prog, ProgramType::Conformance).expect("loads")
+    }
+
+    /// `r0 += 1 ; goto -2` forever (pc 1 is the back-edge).
+    fn spin() -> LoadedProgram {
+        load(&[
+            [0x07, 0, 0, 0, 1, 0, 0, 0],
+            [0x05, 0, 0xfe, 0xff, 0, 0, 0, 0],
+            [0x95, 0, 0, 0, 0, 0, 0, 0],
+        ])
+    }
+
+    fn fault(r: Result<u64, RunError>) -> Fault {
+        match r {
+            Err(RunError::Fault(f)) => f,
+            other => panic!("expected a fault, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn budgets_end_loops_at_the_back_edge_beyond_many_refills() {
+        let prog = spin();
+        // 1,000,001 instructions: 15 refills of fuel, then the bank is empty.
+        let budget = 1_000_001;
+        let f = fault(Jit::new().run(&prog, &mut [], &RunOptions::new().with_budget(budget)));
+        assert_eq!(f.kind, FaultKind::BudgetExhausted { budget });
+        assert_eq!(f.pc, 1);
+        // A budget that the program fits in is not a fault.
+        let exits = load(&[[0xb7, 0, 0, 0, 7, 0, 0, 0], [0x95, 0, 0, 0, 0, 0, 0, 0]]);
+        let opts = RunOptions::new().with_budget(2);
+        assert_eq!(Jit::new().run(&exits, &mut [], &opts), Ok(7));
+    }
+
+    #[test]
+    fn cancellation_from_another_thread_stops_an_endless_loop() {
+        let prog = spin();
+        let token = CancelToken::new();
+        let canceller = {
+            let token = token.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                token.cancel();
+            })
+        };
+        let f = fault(Jit::new().run(&prog, &mut [], &RunOptions::new().with_cancel(token)));
+        canceller.join().expect("canceller");
+        assert_eq!((f.kind, f.pc), (FaultKind::Cancelled, 1));
+    }
+
+    #[test]
+    fn the_ninth_frame_is_a_fault_and_callees_see_zeroed_frames() {
+        // f: r0 = *(u64 *)(r10 - 8) (zero in a fresh frame); *(r10 - 8) = 5; call f.
+        let deep = load(&[
+            [0x79, 0xa0, 0xf8, 0xff, 0, 0, 0, 0],
+            [0x7a, 0x0a, 0xf8, 0xff, 5, 0, 0, 0],
+            [0x85, 0x10, 0, 0, 0xfd, 0xff, 0xff, 0xff],
+            [0x95, 0, 0, 0, 0, 0, 0, 0],
+        ]);
+        let f = fault(Jit::new().run(&deep, &mut [], &RunOptions::new()));
+        assert_eq!((f.kind, f.pc), (FaultKind::CallDepthExceeded, 2));
+        // r0 = call g ; exit ; g: r0 = *(u64 *)(r10 - 8) ; exit — twice in one run, the
+        // second call after the frame was written: the interpreter zeroes a frame once per
+        // run, when first reached, so the second call sees the first one's store.
+        let twice = load(&[
+            [0x85, 0x10, 0, 0, 4, 0, 0, 0],
+            [0xbf, 0x06, 0, 0, 0, 0, 0, 0],
+            [0x85, 0x10, 0, 0, 2, 0, 0, 0],
+            [0x0f, 0x60, 0, 0, 0, 0, 0, 0],
+            [0x95, 0, 0, 0, 0, 0, 0, 0],
+            [0x79, 0xa0, 0xf8, 0xff, 0, 0, 0, 0],
+            [0x7a, 0x0a, 0xf8, 0xff, 9, 0, 0, 0],
+            [0x95, 0, 0, 0, 0, 0, 0, 0],
+        ]);
+        let interp = bpfvm_interp::Interpreter::new();
+        let want = interp.run(&twice, &mut [], &RunOptions::new());
+        assert_eq!(want, Ok(9));
+        assert_eq!(Jit::new().run(&twice, &mut [], &RunOptions::new()), Ok(9));
     }
 }

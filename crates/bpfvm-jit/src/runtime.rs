@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bpfvm_isa::AtomicOp;
 use bpfvm_runtime::{
     CallbackRequest, Fault, FaultKind, Helper, HelperContext, LoadedProgram, MAX_CALL_FRAMES,
-    Regions, RunState,
+    RegionKind, Regions, RunState,
 };
 
 use crate::code::{CompiledProgram, JitFn};
@@ -39,9 +39,16 @@ pub(crate) const STATUS_UNWIND: u64 = 1;
 pub(crate) const STATUS_TAIL_RETURN: u64 = 2;
 
 /// `jit_raise` reasons.
-pub(crate) const RAISE_POLL: u64 = 0;
 pub(crate) const RAISE_DEPTH: u64 = 1;
 pub(crate) const RAISE_PC: u64 = 2;
+
+/// Instructions generated code runs between two visits to the runtime's poll (when its
+/// fuel runs out): the longest a cancellation waits, in instructions, beyond one stretch
+/// of straight-line code.
+pub(crate) const FUEL_CHUNK: u64 = 1 << 16;
+
+/// The bank of runs without a budget: never drawn down.
+const UNLIMITED: u64 = u64::MAX;
 
 /// Never set: the cancel flag of runs without a token.
 pub(crate) static NEVER_CANCELLED: AtomicBool = AtomicBool::new(false);
@@ -75,11 +82,16 @@ pub(crate) struct JitRun {
     pub shared_base: u64,
     /// Its limits.
     pub shared_limits: [u64; 8],
-    /// Instructions left; generated code subtracts each block's length at its entry and
-    /// checks the sign at back-edges and calls.
+    /// Fuel: instructions the code may run before it calls [`jit_poll`]. Generated code
+    /// subtracts each block's length at its entry and tests the sign at back-edges and
+    /// calls; the poll checks the cancel flag and refills from [`JitRun::bank`] (the budget
+    /// fault comes when the bank is empty too).
     pub remaining: i64,
-    /// The cancel flag polled at back-edges and calls.
+    /// The cancel flag polled when the fuel runs out.
     pub cancel: *const AtomicBool,
+    /// Frames `0..frames_ready` are zeroed: a local call to a deeper frame asks the
+    /// runtime first ([`jit_enter`]); other calls compute the frame pointer inline.
+    pub frames_ready: u64,
     /// [`STATUS_OK`], [`STATUS_UNWIND`] or [`STATUS_TAIL_RETURN`].
     pub status: u64,
     /// `r0`, `r6`–`r9` for the function being entered.
@@ -97,6 +109,11 @@ pub(crate) struct JitRun {
     code: *const CompiledProgram,
     /// The budget as given (for the fault).
     budget: u64,
+    /// Budget not yet handed out as fuel ([`UNLIMITED`] for runs without a budget).
+    bank: u64,
+    /// The call depth the regions' stack is set to (frames `0..=depth` reachable); the
+    /// shims set it to the calling function's depth before touching memory.
+    depth_synced: u64,
     /// The legacy packet of `ldabs`/`ldind`.
     packet_addr: u64,
     packet_len: u64,
@@ -112,7 +129,7 @@ pub(crate) struct Offsets {
     pub shared_base: i32,
     pub shared_limits: i32,
     pub remaining: i32,
-    pub cancel: i32,
+    pub frames_ready: i32,
     pub status: i32,
     pub in_regs: i32,
     pub ret_regs: i32,
@@ -125,7 +142,7 @@ impl JitRun {
         shared_base: std::mem::offset_of!(JitRun, shared_base) as i32,
         shared_limits: std::mem::offset_of!(JitRun, shared_limits) as i32,
         remaining: std::mem::offset_of!(JitRun, remaining) as i32,
-        cancel: std::mem::offset_of!(JitRun, cancel) as i32,
+        frames_ready: std::mem::offset_of!(JitRun, frames_ready) as i32,
         status: std::mem::offset_of!(JitRun, status) as i32,
         in_regs: std::mem::offset_of!(JitRun, in_regs) as i32,
         ret_regs: std::mem::offset_of!(JitRun, ret_regs) as i32,
@@ -146,14 +163,19 @@ impl JitRun {
         packet_addr: u64,
         packet_len: u64,
     ) -> JitRun {
-        let budget = budget.unwrap_or(u64::MAX);
+        let (total, budget) = match budget {
+            Some(b) => (b, b),
+            None => (UNLIMITED, u64::MAX),
+        };
+        let fuel = total.min(FUEL_CHUNK);
         let mut run = JitRun {
             fast_base: 0,
             fast_limits: [0; 8],
             shared_base: 0,
             shared_limits: [0; 8],
-            remaining: i64::try_from(budget).unwrap_or(i64::MAX),
+            remaining: fuel as i64,
             cancel: cancel.unwrap_or(&NEVER_CANCELLED),
+            frames_ready: 1,
             status: STATUS_OK,
             in_regs: [0; 5],
             ret_regs: [0; 5],
@@ -162,6 +184,12 @@ impl JitRun {
             prog,
             code,
             budget,
+            bank: if total == UNLIMITED {
+                UNLIMITED
+            } else {
+                total - fuel
+            },
+            depth_synced: 0,
             packet_addr,
             packet_len,
             ending: None,
@@ -200,9 +228,15 @@ impl JitRun {
     pub(crate) fn refresh_fast(&mut self) {
         // The last plain region hit: a map value in between does not evict the packet or
         // the memory the program walks.
+        // The stack is not a window: generated code tests it against its own depth, while
+        // the regions' copy may be longer (set for a callee that has returned).
         let hot = self.regions().hot_plain();
         self.fast_base = hot.addr();
-        let load_len = if hot.shared() { 0 } else { hot.len() };
+        let load_len = if hot.shared() || hot.kind() == RegionKind::Stack {
+            0
+        } else {
+            hot.len()
+        };
         let store_len = if hot.writable() { load_len } else { 0 };
         self.fast_limits = limits(load_len, store_len);
         let last = self.regions().hot();
@@ -236,9 +270,20 @@ impl JitRun {
 
     /// Makes frames `0..=depth` reachable; returns frame `depth`'s frame pointer.
     fn enter(&mut self, depth: u64) -> Result<u64, FaultKind> {
-        let fp = self.regions().set_stack_depth(depth as usize);
+        let fp = self.regions().set_stack_depth(depth as usize)?;
+        self.depth_synced = depth;
+        self.frames_ready = self.frames_ready.max(depth + 1);
         self.refresh_fast();
-        fp
+        Ok(fp)
+    }
+
+    /// Sets the regions' stack to the calling function's depth before the runtime looks
+    /// at memory (generated code returns from calls without telling the runtime).
+    fn sync(&mut self, depth: u64) {
+        if depth != self.depth_synced && depth < MAX_CALL_FRAMES as u64 {
+            let _ = self.regions().set_stack_depth(depth as usize);
+            self.depth_synced = depth;
+        }
     }
 
     /// Calls local function `func` at `depth + 1` as the interpreter's `call_local` does
@@ -298,8 +343,15 @@ fn guarded(run: *mut JitRun, body: impl FnOnce(&mut JitRun) -> u64) -> u64 {
 }
 
 /// Slow-path load of `size` bytes at `addr`, zero-extended.
-pub(crate) extern "C" fn jit_load(run: *mut JitRun, addr: u64, size: u64, pc: u64) -> u64 {
+pub(crate) extern "C" fn jit_load(
+    run: *mut JitRun,
+    addr: u64,
+    size: u64,
+    depth: u64,
+    pc: u64,
+) -> u64 {
     guarded(run, |run| {
+        run.sync(depth);
         let r = match size {
             1 => run.regions().load_zx::<u8>(addr),
             2 => run.regions().load_zx::<u16>(addr),
@@ -311,8 +363,16 @@ pub(crate) extern "C" fn jit_load(run: *mut JitRun, addr: u64, size: u64, pc: u6
 }
 
 /// Slow-path store of the low `size` bytes of `value` at `addr`.
-pub(crate) extern "C" fn jit_store(run: *mut JitRun, addr: u64, size: u64, value: u64, pc: u64) {
+pub(crate) extern "C" fn jit_store(
+    run: *mut JitRun,
+    addr: u64,
+    size: u64,
+    value: u64,
+    depth: u64,
+    pc: u64,
+) {
     guarded(run, |run| {
+        run.sync(depth);
         let r = match size {
             1 => run.regions().store::<u8>(addr, value as u8),
             2 => run.regions().store::<u16>(addr, value as u16),
@@ -331,9 +391,11 @@ pub(crate) extern "C" fn jit_atomic(
     op: u64,
     value: u64,
     expected: u64,
+    depth: u64,
     pc: u64,
 ) -> u64 {
     guarded(run, |run| {
+        run.sync(depth);
         let Some(aop) = AtomicOp::from_imm((op & 0xfff) as i32) else {
             return run.fault(pc, FaultKind::PcOutOfRange);
         };
@@ -349,8 +411,15 @@ pub(crate) extern "C" fn jit_atomic(
 }
 
 /// Slow-path load-acquire.
-pub(crate) extern "C" fn jit_load_acquire(run: *mut JitRun, addr: u64, size: u64, pc: u64) -> u64 {
+pub(crate) extern "C" fn jit_load_acquire(
+    run: *mut JitRun,
+    addr: u64,
+    size: u64,
+    depth: u64,
+    pc: u64,
+) -> u64 {
     guarded(run, |run| {
+        run.sync(depth);
         let r = run.regions().load_acquire(addr, size as usize);
         r.unwrap_or_else(|kind| run.fault(pc, kind))
     })
@@ -362,9 +431,11 @@ pub(crate) extern "C" fn jit_store_release(
     addr: u64,
     size: u64,
     value: u64,
+    depth: u64,
     pc: u64,
 ) {
     guarded(run, |run| {
+        run.sync(depth);
         let r = run.regions().store_release(addr, size as usize, value);
         r.map_or_else(|kind| run.fault(pc, kind), |()| 0)
     });
@@ -395,21 +466,41 @@ pub(crate) extern "C" fn jit_ld_packet(run: *mut JitRun, offset: u64, size: u64,
     })
 }
 
-/// Makes frames `0..=depth` reachable and returns frame `depth`'s pointer (local calls:
-/// `depth + 1` before, the caller's depth after; the code checked the depth).
+/// Makes frames `0..=depth` reachable (zeroing those reached for the first time) and
+/// returns frame `depth`'s pointer: local calls to a frame not yet ready (the code checked
+/// the depth).
 pub(crate) extern "C" fn jit_enter(run: *mut JitRun, depth: u64, pc: u64) -> u64 {
     guarded(run, |run| {
         run.enter(depth).unwrap_or_else(|kind| run.fault(pc, kind))
     })
 }
 
-/// Records the fault the code found: [`RAISE_POLL`] (budget spent, else cancelled),
-/// [`RAISE_DEPTH`] or [`RAISE_PC`].
+/// The fuel ran out at a back-edge or call (`pc`): a cancellation is a fault, otherwise
+/// the fuel is refilled from the bank, and a budget spent is a fault.
+pub(crate) extern "C" fn jit_poll(run: *mut JitRun, pc: u64) {
+    guarded(run, |run| {
+        if run.cancelled() {
+            return run.fault(pc, FaultKind::Cancelled);
+        }
+        let take = if run.bank == UNLIMITED {
+            FUEL_CHUNK
+        } else {
+            let take = run.bank.min(FUEL_CHUNK);
+            run.bank -= take;
+            take
+        };
+        run.remaining = run.remaining.saturating_add(take as i64);
+        if run.remaining < 0 {
+            return run.fault(pc, FaultKind::BudgetExhausted { budget: run.budget });
+        }
+        0
+    });
+}
+
+/// Records the fault the code found: [`RAISE_DEPTH`] or [`RAISE_PC`].
 pub(crate) extern "C" fn jit_raise(run: *mut JitRun, why: u64, pc: u64) {
     guarded(run, |run| {
         let kind = match why {
-            RAISE_POLL if run.remaining < 0 => FaultKind::BudgetExhausted { budget: run.budget },
-            RAISE_POLL => FaultKind::Cancelled,
             RAISE_DEPTH => FaultKind::CallDepthExceeded,
             _ => FaultKind::PcOutOfRange,
         };
@@ -513,6 +604,7 @@ fn call_helper(
     depth: u64,
     pc: u64,
 ) -> u64 {
+    run.sync(depth);
     let (state, regions) = run.parts();
     let mut hctx = HelperContext {
         regions,

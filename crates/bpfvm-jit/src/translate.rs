@@ -5,7 +5,8 @@
 //! target, the instruction after a branch) starts a Cranelift block; `r0`–`r9` are
 //! Cranelift variables, `r10` is the frame-pointer parameter (no validated program writes
 //! it). At each block's entry the block's instruction count is subtracted from the
-//! budget; back-edges and calls check the budget's sign and the cancel flag.
+//! fuel; back-edges and calls test the fuel's sign, and when it has run out the runtime
+//! checks the cancel flag and refills the fuel from the budget (or faults).
 //!
 //! Memory: `[r10 + off]` with `-512 <= off <= -size` is inside the current frame, which is
 //! always reachable, so it is accessed directly. Every other access compares the address
@@ -30,7 +31,7 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Module};
 
-use crate::runtime::{self, JitRun, RAISE_DEPTH, RAISE_PC, RAISE_POLL, STATUS_TAIL_RETURN};
+use crate::runtime::{self, JitRun, RAISE_DEPTH, RAISE_PC, STATUS_TAIL_RETURN};
 
 const I8: Type = types::I8;
 const I16: Type = types::I16;
@@ -48,13 +49,14 @@ enum Shim {
     LdPacket,
     Enter,
     Raise,
+    Poll,
     Helper,
     Kfunc,
     Callx,
 }
 
 impl Shim {
-    const ALL: [Shim; 11] = [
+    const ALL: [Shim; 12] = [
         Shim::Load,
         Shim::Store,
         Shim::Atomic,
@@ -63,6 +65,7 @@ impl Shim {
         Shim::LdPacket,
         Shim::Enter,
         Shim::Raise,
+        Shim::Poll,
         Shim::Helper,
         Shim::Kfunc,
         Shim::Callx,
@@ -71,11 +74,13 @@ impl Shim {
     /// Parameters (all 64-bit, the run pointer first) and whether it returns a value.
     fn shape(self) -> (usize, bool) {
         match self {
-            Shim::Load | Shim::LoadAcquire | Shim::LdPacket => (4, true),
-            Shim::Store | Shim::StoreRelease => (5, false),
-            Shim::Atomic => (6, true),
+            Shim::LdPacket => (4, true),
+            Shim::Load | Shim::LoadAcquire => (5, true),
+            Shim::Store | Shim::StoreRelease => (6, false),
+            Shim::Atomic => (7, true),
             Shim::Enter => (3, true),
             Shim::Raise => (3, false),
+            Shim::Poll => (2, false),
             Shim::Helper | Shim::Kfunc | Shim::Callx => (9, true),
         }
     }
@@ -90,6 +95,7 @@ impl Shim {
             Shim::LdPacket => runtime::jit_ld_packet as *const () as usize,
             Shim::Enter => runtime::jit_enter as *const () as usize,
             Shim::Raise => runtime::jit_raise as *const () as usize,
+            Shim::Poll => runtime::jit_poll as *const () as usize,
             Shim::Helper => runtime::jit_helper as *const () as usize,
             Shim::Kfunc => runtime::jit_kfunc as *const () as usize,
             Shim::Callx => runtime::jit_callx as *const () as usize,
@@ -183,7 +189,6 @@ impl<'p> FunctionTranslator<'p> {
         });
         let trusted = MemFlagsData::trusted();
         let off = JitRun::OFFSETS;
-        let cancel_ptr = b.ins().load(I64, trusted, run, off.cancel);
         for (i, v) in [r1, r2, r3, r4, r5].into_iter().enumerate() {
             b.def_var(regs[i + 1], v);
         }
@@ -212,7 +217,6 @@ impl<'p> FunctionTranslator<'p> {
             stack_lo,
             stack_len,
             depth,
-            cancel_ptr,
             regs,
             remaining,
             may_goto,
@@ -571,7 +575,6 @@ struct Cx<'f> {
     stack_lo: Value,
     stack_len: Value,
     depth: Value,
-    cancel_ptr: Value,
     regs: [Variable; 10],
     remaining: Variable,
     may_goto: Variable,
@@ -681,27 +684,26 @@ impl Cx<'_> {
         self.b.ins().jump(unwind, &[]);
     }
 
-    /// The budget and cancellation check of back-edges and calls: two tests and branches
-    /// on the hot path (the budget's sign, the cancel flag).
+    /// The check of back-edges and calls: one test of the fuel's sign on the hot path. When
+    /// the fuel has run out, the runtime checks the cancel flag, refills the fuel from the
+    /// budget or faults, and the code goes on.
     fn poll(&mut self, pc: usize) {
         let rem = self.b.use_var(self.remaining);
-        let spent = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, rem, 0);
+        let empty = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, rem, 0);
         let slow = self.b.create_block();
-        let check_cancel = self.b.create_block();
         let cont = self.b.create_block();
-        self.b.ins().brif(spent, slow, &[], check_cancel, &[]);
-        self.b.seal_block(check_cancel);
-        self.b.switch_to_block(check_cancel);
-        let flag = self
-            .b
-            .ins()
-            .atomic_load(I8, MemFlagsData::trusted(), self.cancel_ptr);
-        self.b.ins().brif(flag, slow, &[], cont, &[]);
+        self.b.ins().brif(empty, slow, &[], cont, &[]);
         self.b.seal_block(slow);
-        self.b.seal_block(cont);
         self.b.set_cold_block(slow);
         self.b.switch_to_block(slow);
-        self.raise(RAISE_POLL, pc);
+        self.field_store(JitRun::OFFSETS.remaining, rem);
+        let pc = self.iconst(pc as i64);
+        self.call_shim(Shim::Poll, &[pc]);
+        self.check_status();
+        let refilled = self.field_load(JitRun::OFFSETS.remaining);
+        self.b.def_var(self.remaining, refilled);
+        self.b.ins().jump(cont, &[]);
+        self.b.seal_block(cont);
         self.b.switch_to_block(cont);
     }
 
@@ -1052,7 +1054,7 @@ impl Cx<'_> {
             |cx| {
                 let size = cx.iconst(bytes as i64);
                 let pc = cx.iconst(pc as i64);
-                cx.memory_shim(Shim::Load, &[addr, size, pc])
+                cx.memory_shim(Shim::Load, &[addr, size, cx.depth, pc])
             },
         )
     }
@@ -1101,7 +1103,7 @@ impl Cx<'_> {
             |cx| {
                 let size = cx.iconst(bytes as i64);
                 let pc = cx.iconst(pc as i64);
-                cx.memory_shim(Shim::Store, &[addr, size, value, pc])
+                cx.memory_shim(Shim::Store, &[addr, size, value, cx.depth, pc])
             },
         );
     }
@@ -1159,7 +1161,7 @@ impl Cx<'_> {
             |cx| {
                 let code = cx.iconst(i64::from(op.imm()) | wide);
                 let pc = cx.iconst(pc as i64);
-                cx.memory_shim(Shim::Atomic, &[addr, code, value, expected, pc])
+                cx.memory_shim(Shim::Atomic, &[addr, code, value, expected, cx.depth, pc])
             },
         );
         match op {
@@ -1186,7 +1188,7 @@ impl Cx<'_> {
             |cx| {
                 let size = cx.iconst(bytes as i64);
                 let pc = cx.iconst(pc as i64);
-                cx.memory_shim(Shim::LoadAcquire, &[addr, size, pc])
+                cx.memory_shim(Shim::LoadAcquire, &[addr, size, cx.depth, pc])
             },
         )
     }
@@ -1209,7 +1211,7 @@ impl Cx<'_> {
             |cx| {
                 let size = cx.iconst(bytes as i64);
                 let pc = cx.iconst(pc as i64);
-                cx.memory_shim(Shim::StoreRelease, &[addr, size, value, pc])
+                cx.memory_shim(Shim::StoreRelease, &[addr, size, value, cx.depth, pc])
             },
         );
     }
@@ -1275,19 +1277,33 @@ impl Cx<'_> {
         self.raise(RAISE_DEPTH, pc);
         self.b.switch_to_block(ok);
         self.poll(pc);
+        // The callee's frame is just below this one. A frame reached for the first time is
+        // zeroed by the runtime first; otherwise the call costs no runtime visit (and the
+        // return none: the shims set the regions' depth when they next need it).
+        let fp = self.b.ins().iadd_imm_s(self.fp, -(STACK_FRAME_SIZE as i64));
+        let ready = self.field_load(JitRun::OFFSETS.frames_ready);
+        let fresh = self
+            .b
+            .ins()
+            .icmp(IntCC::UnsignedGreaterThanOrEqual, callee_depth, ready);
+        let prepare = self.b.create_block();
+        let call = self.b.create_block();
+        self.b.ins().brif(fresh, prepare, &[], call, &[]);
+        self.b.seal_block(prepare);
+        self.b.set_cold_block(prepare);
+        self.b.switch_to_block(prepare);
         let pc_v = self.iconst(pc as i64);
-        let fp = self
-            .call_shim(Shim::Enter, &[callee_depth, pc_v])
-            .unwrap_or(self.fp);
+        self.call_shim(Shim::Enter, &[callee_depth, pc_v]);
         self.check_status();
+        self.b.ins().jump(call, &[]);
+        self.b.seal_block(call);
+        self.b.switch_to_block(call);
         let [a1, a2, a3, a4, a5] = self.args();
-        let call = self
+        let inst = self
             .b
             .ins()
             .call(func, &[self.run, a1, a2, a3, a4, a5, fp, callee_depth]);
-        let r0 = self.b.inst_results(call)[0];
-        self.check_status();
-        self.call_shim(Shim::Enter, &[self.depth, pc_v]);
+        let r0 = self.b.inst_results(inst)[0];
         self.check_status();
         self.after_call(r0);
     }
