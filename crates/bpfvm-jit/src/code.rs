@@ -15,7 +15,7 @@ use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
 
 use crate::JitError;
 use crate::runtime::JitRun;
-use crate::translate::{FunctionTranslator, Shims};
+use crate::translate::{Callees, FunctionTranslator, Shim, Shims, build_trampoline};
 
 /// The native signature of every compiled BPF function:
 /// `(run, r1, r2, r3, r4, r5, fp, depth) -> r0`.
@@ -128,6 +128,23 @@ impl CompiledProgram {
         let shims = Shims::new(isa.default_call_conv());
         let mut ctx = Context::new();
         let mut fbc = FunctionBuilderContext::new();
+        // The register-preserving trampolines of the slow paths, one per shim.
+        let mut trampolines = Vec::with_capacity(Shim::TRAMPOLINED.len());
+        for shim in Shim::TRAMPOLINED {
+            let tsig = shim.trampoline_signature();
+            let codegen = |reason: String| JitError::Codegen { entry: 0, reason };
+            let id = module
+                .declare_function(&format!("bpfvm_slow_{shim:?}"), Linkage::Local, &tsig)
+                .map_err(|e| codegen(e.to_string()))?;
+            ctx.func.signature = tsig;
+            build_trampoline(shim, &shims, &mut ctx.func, &mut fbc, isa.frontend_config())
+                .map_err(codegen)?;
+            module
+                .define_function(id, &mut ctx)
+                .map_err(|e| codegen(format!("trampoline {shim:?}: {e:?}")))?;
+            module.clear_context(&mut ctx);
+            trampolines.push((shim, id));
+        }
         let mut dumps = Vec::new();
         for &(pc, id) in &ids {
             ctx.func.signature = sig.clone();
@@ -137,7 +154,10 @@ impl CompiledProgram {
                 &mut ctx.func,
                 &mut fbc,
                 &mut module,
-                &ids,
+                Callees {
+                    functions: &ids,
+                    trampolines: &trampolines,
+                },
                 isa.frontend_config(),
                 dump,
             );

@@ -98,6 +98,9 @@ pub(crate) struct JitRun {
     pub in_regs: [u64; 5],
     /// `r1`–`r5` as the last function or helper left them.
     pub ret_regs: [u64; 5],
+    /// What the last slow-path shim called through a trampoline returned (trampolines
+    /// preserve every register and so return nothing themselves).
+    pub result: u64,
 
     // Rust side only.
     /// The run's memory.
@@ -133,6 +136,7 @@ pub(crate) struct Offsets {
     pub status: i32,
     pub in_regs: i32,
     pub ret_regs: i32,
+    pub result: i32,
 }
 
 impl JitRun {
@@ -146,6 +150,7 @@ impl JitRun {
         status: std::mem::offset_of!(JitRun, status) as i32,
         in_regs: std::mem::offset_of!(JitRun, in_regs) as i32,
         ret_regs: std::mem::offset_of!(JitRun, ret_regs) as i32,
+        result: std::mem::offset_of!(JitRun, result) as i32,
     };
 
     /// A run over `regions` and `state` of `prog`, whose code is `code`.
@@ -179,6 +184,7 @@ impl JitRun {
             status: STATUS_OK,
             in_regs: [0; 5],
             ret_regs: [0; 5],
+            result: 0,
             regions: std::ptr::from_mut(regions).cast(),
             state: std::ptr::from_mut(state).cast(),
             prog,

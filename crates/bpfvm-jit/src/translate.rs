@@ -13,7 +13,9 @@
 //! with the fast-path window (a copy of the plain region the run hit last) and, outside
 //! it, calls
 //! the runtime, which checks the access against every region and faults or succeeds
-//! exactly as the interpreter does.
+//! exactly as the interpreter does. The slow-path call goes through a trampoline with
+//! Cranelift's `PreserveAll` convention (it saves what the native call clobbers), so a
+//! loop's values stay in registers across the cold call.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -40,7 +42,7 @@ const I64: Type = types::I64;
 
 /// The runtime functions generated code calls, with their native signatures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Shim {
+pub(crate) enum Shim {
     Load,
     Store,
     Atomic,
@@ -56,6 +58,19 @@ enum Shim {
 }
 
 impl Shim {
+    /// The shims called from inside loops (slow-path memory accesses, the fuel poll): the
+    /// code calls them through a trampoline that preserves every register, so that the
+    /// cold call does not force the loop's values out of registers.
+    pub(crate) const TRAMPOLINED: [Shim; 7] = [
+        Shim::Load,
+        Shim::Store,
+        Shim::Atomic,
+        Shim::LoadAcquire,
+        Shim::StoreRelease,
+        Shim::LdPacket,
+        Shim::Poll,
+    ];
+
     const ALL: [Shim; 12] = [
         Shim::Load,
         Shim::Store,
@@ -85,6 +100,15 @@ impl Shim {
         }
     }
 
+    /// The trampoline's signature: the shim's parameters, no result (`PreserveAll`
+    /// returns none; the value goes through `JitRun::result`).
+    pub(crate) fn trampoline_signature(self) -> Signature {
+        let mut sig = Signature::new(CallConv::PreserveAll);
+        sig.params
+            .extend(std::iter::repeat_n(AbiParam::new(I64), self.shape().0));
+        sig
+    }
+
     fn address(self) -> usize {
         match self {
             Shim::Load => runtime::jit_load as *const () as usize,
@@ -108,6 +132,39 @@ pub(crate) struct Shims {
     sigs: Vec<(Shim, Signature)>,
 }
 
+/// Builds the body of the trampoline of `shim`: calls the shim with the native
+/// convention, puts its result (if any) in `JitRun::result`, returns. Being `PreserveAll`,
+/// it saves whatever the call clobbers.
+pub(crate) fn build_trampoline(
+    shim: Shim,
+    shims: &Shims,
+    func: &mut Function,
+    fbc: &mut FunctionBuilderContext,
+    frontend: TargetFrontendConfig,
+) -> Result<(), String> {
+    let (_, native) = shims
+        .sigs
+        .iter()
+        .find(|(s, _)| *s == shim)
+        .ok_or("unknown shim")?;
+    let mut b = FunctionBuilder::new(func, fbc);
+    let sig = b.import_signature(native.clone());
+    let block = b.create_block();
+    b.append_block_params_for_function_params(block);
+    b.switch_to_block(block);
+    b.seal_block(block);
+    let params = b.block_params(block).to_vec();
+    let addr = b.ins().iconst(I64, shim.address() as i64);
+    let call = b.ins().call_indirect(sig, addr, &params);
+    if let (Some(&v), Some(&run)) = (b.inst_results(call).first(), params.first()) {
+        b.ins()
+            .store(MemFlagsData::trusted(), v, run, JitRun::OFFSETS.result);
+    }
+    b.ins().return_(&[]);
+    b.finalize(frontend);
+    Ok(())
+}
+
 impl Shims {
     pub(crate) fn new(call_conv: CallConv) -> Shims {
         let sigs = Shim::ALL
@@ -125,6 +182,13 @@ impl Shims {
             .collect();
         Shims { sigs }
     }
+}
+
+/// What a function may call in its module: the BPF functions by entry pc and the
+/// slow-path trampolines.
+pub(crate) struct Callees<'m> {
+    pub functions: &'m [(usize, FuncId)],
+    pub trampolines: &'m [(Shim, FuncId)],
 }
 
 /// Translates the function starting at one pc.
@@ -154,7 +218,10 @@ impl<'p> FunctionTranslator<'p> {
         func: &mut Function,
         fbc: &mut FunctionBuilderContext,
         module: &mut JITModule,
-        functions: &[(usize, FuncId)],
+        Callees {
+            functions,
+            trampolines,
+        }: Callees<'_>,
         frontend: TargetFrontendConfig,
         dump: bool,
     ) -> Result<Option<String>, String> {
@@ -164,6 +231,10 @@ impl<'p> FunctionTranslator<'p> {
         let mut local_funcs = BTreeMap::new();
         for &(pc, id) in functions {
             local_funcs.insert(pc, module.declare_func_in_func(id, b.func));
+        }
+        let mut tramps = BTreeMap::new();
+        for &(shim, id) in trampolines {
+            tramps.insert(shim, module.declare_func_in_func(id, b.func));
         }
 
         let start = b.create_block();
@@ -227,6 +298,7 @@ impl<'p> FunctionTranslator<'p> {
             shims: self.shims,
             sig_refs: BTreeMap::new(),
             local_funcs,
+            trampolines: tramps,
         };
         cx.reload_fast();
         let first = cx.block_for(self.entry);
@@ -589,6 +661,8 @@ struct Cx<'f> {
     /// a function calls).
     sig_refs: BTreeMap<Shim, SigRef>,
     local_funcs: BTreeMap<usize, FuncRef>,
+    /// The register-preserving trampolines of the slow-path shims.
+    trampolines: BTreeMap<Shim, FuncRef>,
 }
 
 impl Cx<'_> {
@@ -698,7 +772,7 @@ impl Cx<'_> {
         self.b.switch_to_block(slow);
         self.field_store(JitRun::OFFSETS.remaining, rem);
         let pc = self.iconst(pc as i64);
-        self.call_shim(Shim::Poll, &[pc]);
+        self.call_slow(Shim::Poll, &[pc]);
         self.check_status();
         let refilled = self.field_load(JitRun::OFFSETS.remaining);
         self.b.def_var(self.remaining, refilled);
@@ -1023,10 +1097,26 @@ impl Cx<'_> {
 
     /// Calls a memory shim and continues after it (unwinding on a fault).
     fn memory_shim(&mut self, shim: Shim, args: &[Value]) -> Value {
-        let v = self.call_shim(shim, args);
+        let v = self.call_slow(shim, args);
         self.check_status();
         self.reload_fast();
-        v.unwrap_or_else(|| self.iconst(0))
+        v
+    }
+
+    /// Calls a slow-path shim through its trampoline; its result (0 for those without).
+    fn call_slow(&mut self, shim: Shim, args: &[Value]) -> Value {
+        let Some(&tramp) = self.trampolines.get(&shim) else {
+            return self.call_shim(shim, args).unwrap_or(self.fp);
+        };
+        let mut all = Vec::with_capacity(args.len() + 1);
+        all.push(self.run);
+        all.extend_from_slice(args);
+        self.b.ins().call(tramp, &all);
+        if shim.shape().1 {
+            self.field_load(JitRun::OFFSETS.result)
+        } else {
+            self.iconst(0)
+        }
     }
 
     /// A zero-extended load of `size` at `base + off`.
