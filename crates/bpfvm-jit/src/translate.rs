@@ -9,11 +9,13 @@
 //! checks the cancel flag and refills the fuel from the budget (or faults).
 //!
 //! Memory: `[r10 + off]` with `-512 <= off <= -size` is inside the current frame, which is
-//! always reachable, so it is accessed directly. Every other access compares the address
-//! with the fast-path window (a copy of the plain region the run hit last) and, outside
-//! it, calls
-//! the runtime, which checks the access against every region and faults or succeeds
-//! exactly as the interpreter does. The slow-path call goes through a trampoline with
+//! always reachable, so it is accessed directly. Every other access is tested inline,
+//! one subtract and one compare each, against (1) the fast-path window (a copy of the
+//! plain region the run hit last), (2) the reachable stack (frames `0..=depth`, from the
+//! function's own `fp` and `depth`), (3) the shared window (the last region hit when it is
+//! a map value: aligned accesses only, with atomic instructions). Outside all three it
+//! calls the runtime, which checks the access against every region and faults or succeeds
+//! exactly as the interpreter does. That slow-path call goes through a trampoline with
 //! Cranelift's `PreserveAll` convention (it saves what the native call clobbers), so a
 //! loop's values stay in registers across the cold call.
 
