@@ -276,11 +276,14 @@ mod tests {
     #[test]
     fn cancellation_from_another_thread_stops_an_endless_loop() {
         let prog = spin();
+        // Compile first: the run must be spinning when the token is cancelled (a run that
+        // starts cancelled faults at pc 0 without running).
+        Jit::new().compile(&prog).expect("compiles");
         let token = CancelToken::new();
         let canceller = {
             let token = token.clone();
             std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(50));
+                std::thread::sleep(Duration::from_millis(200));
                 token.cancel();
             })
         };

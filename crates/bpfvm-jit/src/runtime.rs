@@ -25,8 +25,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use bpfvm_isa::AtomicOp;
 use bpfvm_runtime::{
-    CallbackRequest, Fault, FaultKind, Helper, HelperContext, LoadedProgram, MAX_CALL_FRAMES,
-    RegionKind, Regions, RunState,
+    CallbackRequest, Fault, FaultKind, Helper, HelperContext, HelperRegistry, LoadedProgram,
+    MAX_CALL_FRAMES, RegionKind, Regions, RunState,
 };
 
 use crate::code::{CompiledProgram, JitFn};
@@ -528,13 +528,14 @@ pub(crate) extern "C" fn jit_helper(
     pc: u64,
 ) -> u64 {
     guarded(run, |run| {
-        let id = id as i64;
-        let prog = run.prog;
-        // SAFETY: see `JitRun::prog`; a separate borrow so the helper can borrow the run.
-        let Some(helper) = unsafe { &*prog }.helpers().get(id) else {
-            return run.fault(pc, FaultKind::UnknownHelper { id });
-        };
-        call_helper(run, helper, id, [a1, a2, a3, a4, a5], depth, pc)
+        call_by_id(
+            run,
+            HelperRegistry::get,
+            id,
+            [a1, a2, a3, a4, a5],
+            depth,
+            pc,
+        )
     })
 }
 
@@ -552,14 +553,34 @@ pub(crate) extern "C" fn jit_kfunc(
     pc: u64,
 ) -> u64 {
     guarded(run, |run| {
-        let id = id as i64;
-        let prog = run.prog;
-        // SAFETY: as in `jit_helper`.
-        let Some(helper) = unsafe { &*prog }.helpers().kfunc(id) else {
-            return run.fault(pc, FaultKind::UnknownHelper { id });
-        };
-        call_helper(run, helper, id, [a1, a2, a3, a4, a5], depth, pc)
+        call_by_id(
+            run,
+            HelperRegistry::kfunc,
+            id,
+            [a1, a2, a3, a4, a5],
+            depth,
+            pc,
+        )
     })
+}
+
+/// Looks `id` up in the current program's registry (helpers or kfuncs) and calls it; an
+/// id the registry lacks is the interpreter's `UnknownHelper` fault.
+fn call_by_id(
+    run: &mut JitRun,
+    lookup: fn(&HelperRegistry, i64) -> Option<&Helper>,
+    id: u64,
+    args: [u64; 5],
+    depth: u64,
+    pc: u64,
+) -> u64 {
+    let id = id as i64;
+    let prog = run.prog;
+    // SAFETY: see `JitRun::prog`; a separate borrow so the helper can borrow the run.
+    let Some(helper) = lookup(unsafe { &*prog }.helpers(), id) else {
+        return run.fault(pc, FaultKind::UnknownHelper { id });
+    };
+    call_helper(run, helper, id, args, depth, pc)
 }
 
 /// `callx`: a code address of this program calls that local function, anything else
@@ -591,13 +612,7 @@ pub(crate) extern "C" fn jit_callx(
             };
             return run.call_local(func, args, depth, pc);
         }
-        let id = value as i64;
-        let prog = run.prog;
-        // SAFETY: as in `jit_helper`.
-        let Some(helper) = unsafe { &*prog }.helpers().get(id) else {
-            return run.fault(pc, FaultKind::UnknownHelper { id });
-        };
-        call_helper(run, helper, id, args, depth, pc)
+        call_by_id(run, HelperRegistry::get, value, args, depth, pc)
     })
 }
 

@@ -1004,6 +1004,19 @@ impl Cx<'_> {
         };
         let base = self.b.use_var(base);
         let limit = self.b.use_var(limit);
+        self.range_test(addr, base, limit, size, aligned)
+    }
+
+    /// `addr - base < limit` (one past the last offset where `size` bytes fit), and with
+    /// `aligned` a multiple of `size`: every inline test is this.
+    fn range_test(
+        &mut self,
+        addr: Value,
+        base: Value,
+        limit: Value,
+        size: u64,
+        aligned: bool,
+    ) -> Value {
         let rel = self.b.ins().isub(addr, base);
         let ok = self.b.ins().icmp(IntCC::UnsignedLessThan, rel, limit);
         if aligned && size > 1 {
@@ -1019,16 +1032,8 @@ impl Cx<'_> {
     /// writable): the second inline test, for pointers into the stack that are not
     /// `r10`-relative (a stack buffer walked through a register).
     fn in_stack(&mut self, addr: Value, size: u64, aligned: bool) -> Value {
-        let rel = self.b.ins().isub(addr, self.stack_lo);
         let limit = self.b.ins().iadd_imm_s(self.stack_len, 1 - size as i64);
-        let ok = self.b.ins().icmp(IntCC::UnsignedLessThan, rel, limit);
-        if aligned && size > 1 {
-            let low = self.b.ins().band_imm_s(addr, size as i64 - 1);
-            let is_aligned = self.b.ins().icmp_imm_s(IntCC::Equal, low, 0);
-            self.b.ins().band(ok, is_aligned)
-        } else {
-            ok
-        }
+        self.range_test(addr, self.stack_lo, limit, size, aligned)
     }
 
     /// `addr..addr+size` inside the shared window and naturally aligned (map values are
@@ -1037,15 +1042,7 @@ impl Cx<'_> {
         let off = JitRun::OFFSETS;
         let base = self.field_load(off.shared_base);
         let limit = self.field_load(off.shared_limits + 8 * limit_index(size, store) as i32);
-        let rel = self.b.ins().isub(addr, base);
-        let ok = self.b.ins().icmp(IntCC::UnsignedLessThan, rel, limit);
-        if size > 1 {
-            let low = self.b.ins().band_imm_s(addr, size as i64 - 1);
-            let is_aligned = self.b.ins().icmp_imm_s(IntCC::Equal, low, 0);
-            self.b.ins().band(ok, is_aligned)
-        } else {
-            ok
-        }
+        self.range_test(addr, base, limit, size, true)
     }
 
     /// A checked access `(addr, size, store, aligned)`: the window test, the stack test,
