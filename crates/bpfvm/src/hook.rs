@@ -18,7 +18,8 @@ pub struct FireOptions {
     /// The most instructions each program may execute.
     pub budget: Option<u64>,
     /// How long the whole fire may take; past it, the running program faults with
-    /// `Cancelled` at its next back-edge or call.
+    /// `Cancelled`: on the interpreter at its next back-edge or call, on the JIT at the
+    /// first back-edge or call after at most 65,536 more instructions.
     pub deadline: Option<Duration>,
     /// A token the host can cancel from another thread.
     pub cancel: Option<CancelToken>,
