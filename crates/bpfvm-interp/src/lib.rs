@@ -126,6 +126,11 @@ impl Engine for Interpreter {
         "interp"
     }
 
+    fn prepare(&self, prog: &LoadedProgram) -> Result<(), RunError> {
+        prog.engine_data(compile::Compiled::new);
+        Ok(())
+    }
+
     fn run(
         &self,
         prog: &LoadedProgram,

@@ -210,6 +210,13 @@ impl Engine for Jit {
         "jit"
     }
 
+    fn prepare(&self, prog: &LoadedProgram) -> Result<(), RunError> {
+        self.compile(prog).map_err(|e| RunError::Failed {
+            engine: "jit",
+            reason: e.to_string(),
+        })
+    }
+
     fn run(
         &self,
         prog: &LoadedProgram,

@@ -66,6 +66,14 @@ pub trait Engine: Send + Sync {
     fn run(&self, prog: &LoadedProgram, mem: &mut [u8], opts: &RunOptions)
     -> Result<u64, RunError>;
 
+    /// Does the once-per-program work (pre-decoding, compiling) now instead of in the
+    /// first run, so that runs can be timed alone; an engine that cannot take the program
+    /// says why. The default does nothing.
+    fn prepare(&self, prog: &LoadedProgram) -> Result<(), RunError> {
+        let _ = prog;
+        Ok(())
+    }
+
     /// Runs `prog` once with `ctx` in `r1` (the test ABI for [`Context::Memory`]). Engines
     /// that only implement the test ABI refuse other contexts.
     fn run_context(

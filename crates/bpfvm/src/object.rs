@@ -607,6 +607,17 @@ impl Program {
         Ok(self.with_engine(Arc::new(jit)))
     }
 
+    /// Does the engine's once-per-program work now (the interpreter's pre-decoding, the
+    /// JIT's compilation) rather than in the first run.
+    pub fn prepare(&self) -> Result<(), Error> {
+        self.engine
+            .prepare(&self.loaded)
+            .map_err(|source| Error::Run {
+                program: self.name.clone(),
+                source,
+            })
+    }
+
     /// The engine's name.
     pub fn engine_name(&self) -> &'static str {
         self.engine.name()
