@@ -49,6 +49,48 @@ pub(crate) fn host_isa() -> Result<OwnedTargetIsa, JitError> {
     .map_err(JitError::Isa)
 }
 
+/// The slow-path trampolines, built once per process in a module of their own that is
+/// never freed (like the ISA, a fixed cost not paid per program): `(shim, address)`.
+fn trampolines() -> Result<&'static [(Shim, usize)], JitError> {
+    static TRAMPOLINES: OnceLock<Result<Vec<(Shim, usize)>, String>> = OnceLock::new();
+    let built = TRAMPOLINES.get_or_init(|| {
+        let isa = host_isa().map_err(|e| e.to_string())?;
+        let mut module = JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()));
+        let shims = Shims::new(isa.default_call_conv());
+        let mut ctx = Context::new();
+        let mut fbc = FunctionBuilderContext::new();
+        let mut ids = Vec::with_capacity(Shim::TRAMPOLINED.len());
+        for shim in Shim::TRAMPOLINED {
+            let sig = Shim::trampoline_signature();
+            let id = module
+                .declare_function(&format!("bpfvm_slow_{shim:?}"), Linkage::Local, &sig)
+                .map_err(|e| e.to_string())?;
+            ctx.func.signature = sig;
+            build_trampoline(shim, &shims, &mut ctx.func, &mut fbc, isa.frontend_config())?;
+            module
+                .define_function(id, &mut ctx)
+                .map_err(|e| format!("trampoline {shim:?}: {e:?}"))?;
+            module.clear_context(&mut ctx);
+            ids.push((shim, id));
+        }
+        module.finalize_definitions().map_err(|e| e.to_string())?;
+        let addrs = ids
+            .iter()
+            .map(|&(shim, id)| (shim, module.get_finalized_function(id).addr()))
+            .collect();
+        // The code stays mapped for the process: every compiled program calls into it.
+        std::mem::forget(module);
+        Ok(addrs)
+    });
+    match built {
+        Ok(t) => Ok(t),
+        Err(reason) => Err(JitError::Codegen {
+            entry: 0,
+            reason: format!("slow-path trampolines: {reason}"),
+        }),
+    }
+}
+
 /// What `--dump-ir` / `--dump-asm` show of one function.
 #[derive(Debug, Clone)]
 pub struct FunctionDump {
@@ -128,23 +170,7 @@ impl CompiledProgram {
         let shims = Shims::new(isa.default_call_conv());
         let mut ctx = Context::new();
         let mut fbc = FunctionBuilderContext::new();
-        // The register-preserving trampolines of the slow paths, one per shim.
-        let mut trampolines = Vec::with_capacity(Shim::TRAMPOLINED.len());
-        for shim in Shim::TRAMPOLINED {
-            let tsig = shim.trampoline_signature();
-            let codegen = |reason: String| JitError::Codegen { entry: 0, reason };
-            let id = module
-                .declare_function(&format!("bpfvm_slow_{shim:?}"), Linkage::Local, &tsig)
-                .map_err(|e| codegen(e.to_string()))?;
-            ctx.func.signature = tsig;
-            build_trampoline(shim, &shims, &mut ctx.func, &mut fbc, isa.frontend_config())
-                .map_err(codegen)?;
-            module
-                .define_function(id, &mut ctx)
-                .map_err(|e| codegen(format!("trampoline {shim:?}: {e:?}")))?;
-            module.clear_context(&mut ctx);
-            trampolines.push((shim, id));
-        }
+        let trampolines = trampolines()?;
         let mut dumps = Vec::new();
         for &(pc, id) in &ids {
             ctx.func.signature = sig.clone();
@@ -156,7 +182,7 @@ impl CompiledProgram {
                 &mut module,
                 Callees {
                     functions: &ids,
-                    trampolines: &trampolines,
+                    trampolines,
                 },
                 isa.frontend_config(),
                 dump,

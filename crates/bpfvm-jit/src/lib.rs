@@ -15,12 +15,13 @@
 //!
 //! ## Checked mode
 //! Until the static verifier lands, every program runs *checked*, as in the interpreter:
-//! - memory accesses outside the current stack frame are tested inline against a copy of
-//!   the plain (not shared) region the run hit last (one subtract, one compare); anything
-//!   else calls into
+//! - memory accesses outside the current stack frame are tested inline (one subtract and
+//!   one compare each) against a copy of the plain region the run hit last, the reachable
+//!   stack, and the map value it hit last (aligned accesses only, with atomic
+//!   instructions, as other threads share it); anything else calls, through a
+//!   register-preserving trampoline built once per process, into
 //!   [`bpfvm_runtime::Regions`], which finds the region or faults exactly as the
-//!   interpreter does (map values, which other threads share, always take that path and
-//!   are accessed atomically);
+//!   interpreter does;
 //! - the instruction budget is counted per basic block as *fuel*: back-edges and calls
 //!   test its sign (one compare), and when it runs out the runtime checks the cancel flag
 //!   and hands out the next 65,536 instructions of the budget, or faults. So a budget or

@@ -98,6 +98,10 @@ pub(crate) struct JitRun {
     pub in_regs: [u64; 5],
     /// `r1`–`r5` as the last function or helper left them.
     pub ret_regs: [u64; 5],
+    /// The arguments of a slow-path shim, after the run pointer: generated code stores
+    /// them here and calls the shim's trampoline with the run pointer alone, so the cold
+    /// call pins no register but the first.
+    pub slow_args: [u64; 6],
     /// What the last slow-path shim called through a trampoline returned (trampolines
     /// preserve every register and so return nothing themselves).
     pub result: u64,
@@ -136,6 +140,7 @@ pub(crate) struct Offsets {
     pub status: i32,
     pub in_regs: i32,
     pub ret_regs: i32,
+    pub slow_args: i32,
     pub result: i32,
 }
 
@@ -150,6 +155,7 @@ impl JitRun {
         status: std::mem::offset_of!(JitRun, status) as i32,
         in_regs: std::mem::offset_of!(JitRun, in_regs) as i32,
         ret_regs: std::mem::offset_of!(JitRun, ret_regs) as i32,
+        slow_args: std::mem::offset_of!(JitRun, slow_args) as i32,
         result: std::mem::offset_of!(JitRun, result) as i32,
     };
 
@@ -184,6 +190,7 @@ impl JitRun {
             status: STATUS_OK,
             in_regs: [0; 5],
             ret_regs: [0; 5],
+            slow_args: [0; 6],
             result: 0,
             regions: std::ptr::from_mut(regions).cast(),
             state: std::ptr::from_mut(state).cast(),

@@ -16,8 +16,9 @@
 //! a map value: aligned accesses only, with atomic instructions). Outside all three it
 //! calls the runtime, which checks the access against every region and faults or succeeds
 //! exactly as the interpreter does. That slow-path call goes through a trampoline with
-//! Cranelift's `PreserveAll` convention (it saves what the native call clobbers), so a
-//! loop's values stay in registers across the cold call.
+//! Cranelift's `PreserveAll` convention (it saves what the native call clobbers; built once
+//! per process) that takes only the run pointer, the arguments being stored in the run
+//! record, so a loop's values stay in registers across the cold call.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -102,12 +103,12 @@ impl Shim {
         }
     }
 
-    /// The trampoline's signature: the shim's parameters, no result (`PreserveAll`
-    /// returns none; the value goes through `JitRun::result`).
-    pub(crate) fn trampoline_signature(self) -> Signature {
+    /// The trampolines' signature: the run pointer alone, no result (`PreserveAll`
+    /// returns none; arguments come from `JitRun::slow_args`, the value goes back through
+    /// `JitRun::result`).
+    pub(crate) fn trampoline_signature() -> Signature {
         let mut sig = Signature::new(CallConv::PreserveAll);
-        sig.params
-            .extend(std::iter::repeat_n(AbiParam::new(I64), self.shape().0));
+        sig.params.push(AbiParam::new(I64));
         sig
     }
 
@@ -134,9 +135,9 @@ pub(crate) struct Shims {
     sigs: Vec<(Shim, Signature)>,
 }
 
-/// Builds the body of the trampoline of `shim`: calls the shim with the native
-/// convention, puts its result (if any) in `JitRun::result`, returns. Being `PreserveAll`,
-/// it saves whatever the call clobbers.
+/// Builds the body of the trampoline of `shim`: loads the shim's arguments from
+/// `JitRun::slow_args`, calls it with the native convention, puts its result (if any) in
+/// `JitRun::result`, returns. Being `PreserveAll`, it saves whatever the call clobbers.
 pub(crate) fn build_trampoline(
     shim: Shim,
     shims: &Shims,
@@ -155,10 +156,18 @@ pub(crate) fn build_trampoline(
     b.append_block_params_for_function_params(block);
     b.switch_to_block(block);
     b.seal_block(block);
-    let params = b.block_params(block).to_vec();
+    let run = *b
+        .block_params(block)
+        .first()
+        .ok_or("trampoline without the run pointer")?;
+    let mut args = vec![run];
+    for i in 0..shim.shape().0 - 1 {
+        let offset = JitRun::OFFSETS.slow_args + 8 * i as i32;
+        args.push(b.ins().load(I64, MemFlagsData::trusted(), run, offset));
+    }
     let addr = b.ins().iconst(I64, shim.address() as i64);
-    let call = b.ins().call_indirect(sig, addr, &params);
-    if let (Some(&v), Some(&run)) = (b.inst_results(call).first(), params.first()) {
+    let call = b.ins().call_indirect(sig, addr, &args);
+    if let Some(&v) = b.inst_results(call).first() {
         b.ins()
             .store(MemFlagsData::trusted(), v, run, JitRun::OFFSETS.result);
     }
@@ -186,11 +195,11 @@ impl Shims {
     }
 }
 
-/// What a function may call in its module: the BPF functions by entry pc and the
-/// slow-path trampolines.
+/// What a function may call: the BPF functions of its module by entry pc, and the
+/// process-wide slow-path trampolines by shim (their addresses).
 pub(crate) struct Callees<'m> {
     pub functions: &'m [(usize, FuncId)],
-    pub trampolines: &'m [(Shim, FuncId)],
+    pub trampolines: &'m [(Shim, usize)],
 }
 
 /// Translates the function starting at one pc.
@@ -234,10 +243,7 @@ impl<'p> FunctionTranslator<'p> {
         for &(pc, id) in functions {
             local_funcs.insert(pc, module.declare_func_in_func(id, b.func));
         }
-        let mut tramps = BTreeMap::new();
-        for &(shim, id) in trampolines {
-            tramps.insert(shim, module.declare_func_in_func(id, b.func));
-        }
+        let tramps: BTreeMap<Shim, usize> = trampolines.iter().copied().collect();
 
         let start = b.create_block();
         b.append_block_params_for_function_params(start);
@@ -301,6 +307,7 @@ impl<'p> FunctionTranslator<'p> {
             sig_refs: BTreeMap::new(),
             local_funcs,
             trampolines: tramps,
+            trampoline_sig: None,
         };
         cx.reload_fast();
         let first = cx.block_for(self.entry);
@@ -663,8 +670,10 @@ struct Cx<'f> {
     /// a function calls).
     sig_refs: BTreeMap<Shim, SigRef>,
     local_funcs: BTreeMap<usize, FuncRef>,
-    /// The register-preserving trampolines of the slow-path shims.
-    trampolines: BTreeMap<Shim, FuncRef>,
+    /// The register-preserving trampolines of the slow-path shims (addresses).
+    trampolines: BTreeMap<Shim, usize>,
+    /// Their signature, imported on first use.
+    trampoline_sig: Option<SigRef>,
 }
 
 impl Cx<'_> {
@@ -1107,10 +1116,19 @@ impl Cx<'_> {
         let Some(&tramp) = self.trampolines.get(&shim) else {
             return self.call_shim(shim, args).unwrap_or(self.fp);
         };
-        let mut all = Vec::with_capacity(args.len() + 1);
-        all.push(self.run);
-        all.extend_from_slice(args);
-        self.b.ins().call(tramp, &all);
+        for (i, &arg) in args.iter().enumerate() {
+            self.field_store(JitRun::OFFSETS.slow_args + 8 * i as i32, arg);
+        }
+        let sig = match self.trampoline_sig {
+            Some(sig) => sig,
+            None => {
+                let sig = self.b.import_signature(Shim::trampoline_signature());
+                self.trampoline_sig = Some(sig);
+                sig
+            }
+        };
+        let addr = self.iconst(tramp as i64);
+        self.b.ins().call_indirect(sig, addr, &[self.run]);
         if shim.shape().1 {
             self.field_load(JitRun::OFFSETS.result)
         } else {
