@@ -1147,13 +1147,7 @@ impl Cx<'_> {
             (addr, bytes, false, false),
             |cx, shared| {
                 if shared {
-                    let ty = int_type(size);
-                    let v = cx.b.ins().atomic_load(ty, MemFlagsData::new(), addr);
-                    if ty == I64 {
-                        v
-                    } else {
-                        cx.b.ins().uextend(I64, v)
-                    }
+                    cx.atomic_load_zx(addr, size)
                 } else {
                     cx.raw_load(addr, size)
                 }
@@ -1164,6 +1158,28 @@ impl Cx<'_> {
                 cx.memory_shim(Shim::Load, &[addr, size, cx.depth, pc])
             },
         )
+    }
+
+    /// An atomic load of `size` bytes at `addr` (naturally aligned), zero-extended.
+    fn atomic_load_zx(&mut self, addr: Value, size: Size) -> Value {
+        let ty = int_type(size);
+        let v = self.b.ins().atomic_load(ty, MemFlagsData::new(), addr);
+        if ty == I64 {
+            v
+        } else {
+            self.b.ins().uextend(I64, v)
+        }
+    }
+
+    /// An atomic store of the low `size` bytes of `value` at `addr` (naturally aligned).
+    fn atomic_store_low(&mut self, addr: Value, size: Size, value: Value) {
+        let ty = int_type(size);
+        let v = if ty == I64 {
+            value
+        } else {
+            self.b.ins().ireduce(ty, value)
+        };
+        self.b.ins().atomic_store(MemFlagsData::new(), v, addr);
     }
 
     fn raw_load(&mut self, addr: Value, size: Size) -> Value {
@@ -1195,13 +1211,7 @@ impl Cx<'_> {
             (addr, bytes, true, false),
             |cx, shared| {
                 if shared {
-                    let ty = int_type(size);
-                    let v = if ty == I64 {
-                        value
-                    } else {
-                        cx.b.ins().ireduce(ty, value)
-                    };
-                    cx.b.ins().atomic_store(MemFlagsData::new(), v, addr);
+                    cx.atomic_store_low(addr, size, value);
                 } else {
                     cx.raw_store(addr, size, value);
                 }
@@ -1283,15 +1293,7 @@ impl Cx<'_> {
         let bytes = size.bytes() as u64;
         self.checked(
             (addr, bytes, false, true),
-            |cx, _shared| {
-                let ty = int_type(size);
-                let v = cx.b.ins().atomic_load(ty, MemFlagsData::new(), addr);
-                if ty == I64 {
-                    v
-                } else {
-                    cx.b.ins().uextend(I64, v)
-                }
-            },
+            |cx, _shared| cx.atomic_load_zx(addr, size),
             |cx| {
                 let size = cx.iconst(bytes as i64);
                 let pc = cx.iconst(pc as i64);
@@ -1306,13 +1308,7 @@ impl Cx<'_> {
         self.checked(
             (addr, bytes, true, true),
             |cx, _shared| {
-                let ty = int_type(size);
-                let v = if ty == I64 {
-                    value
-                } else {
-                    cx.b.ins().ireduce(ty, value)
-                };
-                cx.b.ins().atomic_store(MemFlagsData::new(), v, addr);
+                cx.atomic_store_low(addr, size, value);
                 cx.iconst(0)
             },
             |cx| {
