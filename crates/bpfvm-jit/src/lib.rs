@@ -282,6 +282,20 @@ mod tests {
     }
 
     #[test]
+    fn refills_cover_blocks_longer_than_a_chunk() {
+        use runtime::{FUEL_CHUNK, UNLIMITED, refill};
+        let chunk = FUEL_CHUNK as i64;
+        // Without a budget: a chunk, or the whole deficit of a very long block.
+        assert_eq!(refill(-3, UNLIMITED), (chunk - 3, UNLIMITED));
+        assert_eq!(refill(-3 * chunk, UNLIMITED), (0, UNLIMITED));
+        // With one: drawn from the bank while it lasts; negative fuel afterwards means the
+        // budget is spent.
+        assert_eq!(refill(-10, 100_000), (chunk - 10, 100_000 - FUEL_CHUNK));
+        assert_eq!(refill(-10, 5), (-5, 0));
+        assert_eq!(refill(-2 * chunk, 3 * FUEL_CHUNK), (0, FUEL_CHUNK));
+    }
+
+    #[test]
     fn cancellation_from_another_thread_stops_an_endless_loop() {
         let prog = spin();
         // Compile first: the run must be spinning when the token is cancelled (a run that

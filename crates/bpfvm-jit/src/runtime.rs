@@ -48,7 +48,7 @@ pub(crate) const RAISE_PC: u64 = 2;
 pub(crate) const FUEL_CHUNK: u64 = 1 << 16;
 
 /// The bank of runs without a budget: never drawn down.
-const UNLIMITED: u64 = u64::MAX;
+pub(crate) const UNLIMITED: u64 = u64::MAX;
 
 /// Never set: the cancel flag of runs without a token.
 pub(crate) static NEVER_CANCELLED: AtomicBool = AtomicBool::new(false);
@@ -495,19 +495,28 @@ pub(crate) extern "C" fn jit_poll(run: *mut JitRun, pc: u64) {
         if run.cancelled() {
             return run.fault(pc, FaultKind::Cancelled);
         }
-        let take = if run.bank == UNLIMITED {
-            FUEL_CHUNK
-        } else {
-            let take = run.bank.min(FUEL_CHUNK);
-            run.bank -= take;
-            take
-        };
-        run.remaining = run.remaining.saturating_add(take as i64);
+        (run.remaining, run.bank) = refill(run.remaining, run.bank);
         if run.remaining < 0 {
             return run.fault(pc, FaultKind::BudgetExhausted { budget: run.budget });
         }
         0
     });
+}
+
+/// The fuel and bank after a refill: a chunk, or the deficit if a block longer than a
+/// chunk left the fuel further below zero, as far as the bank allows. Fuel still below zero
+/// afterwards means the budget is spent.
+pub(crate) fn refill(fuel: i64, bank: u64) -> (i64, u64) {
+    let deficit = fuel.min(0).unsigned_abs();
+    let want = FUEL_CHUNK.max(deficit);
+    let (take, bank) = if bank == UNLIMITED {
+        (want, bank)
+    } else {
+        let take = bank.min(want);
+        (take, bank - take)
+    };
+    let fuel = fuel.saturating_add(i64::try_from(take).unwrap_or(i64::MAX));
+    (fuel, bank)
 }
 
 /// Records the fault the code found: [`RAISE_DEPTH`] or [`RAISE_PC`].
