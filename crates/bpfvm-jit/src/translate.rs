@@ -130,9 +130,10 @@ impl Shim {
     }
 }
 
-/// The shims' signatures for one compilation.
+/// The shims' signatures for one compilation, in `Shim::ALL` order (the declaration
+/// order, so a shim's discriminant is its index).
 pub(crate) struct Shims {
-    sigs: Vec<(Shim, Signature)>,
+    sigs: [Signature; Shim::ALL.len()],
 }
 
 /// Builds the body of the trampoline of `shim`: loads the shim's arguments from
@@ -145,13 +146,8 @@ pub(crate) fn build_trampoline(
     fbc: &mut FunctionBuilderContext,
     frontend: TargetFrontendConfig,
 ) -> Result<(), String> {
-    let (_, native) = shims
-        .sigs
-        .iter()
-        .find(|(s, _)| *s == shim)
-        .ok_or("unknown shim")?;
     let mut b = FunctionBuilder::new(func, fbc);
-    let sig = b.import_signature(native.clone());
+    let sig = b.import_signature(shims.signature(shim).clone());
     let block = b.create_block();
     b.append_block_params_for_function_params(block);
     b.switch_to_block(block);
@@ -178,9 +174,8 @@ pub(crate) fn build_trampoline(
 
 impl Shims {
     pub(crate) fn new(call_conv: CallConv) -> Shims {
-        let sigs = Shim::ALL
-            .iter()
-            .map(|&s| {
+        Shims {
+            sigs: Shim::ALL.map(|s| {
                 let (params, ret) = s.shape();
                 let mut sig = Signature::new(call_conv);
                 sig.params
@@ -188,10 +183,14 @@ impl Shims {
                 if ret {
                     sig.returns.push(AbiParam::new(I64));
                 }
-                (s, sig)
-            })
-            .collect();
-        Shims { sigs }
+                sig
+            }),
+        }
+    }
+
+    /// The native signature of `shim`.
+    pub(crate) fn signature(&self, shim: Shim) -> &Signature {
+        &self.sigs[shim as usize]
     }
 }
 
@@ -237,7 +236,7 @@ impl<'p> FunctionTranslator<'p> {
         dump: bool,
     ) -> Result<Option<String>, String> {
         let program = self.prog.program();
-        let (reachable, leaders) = self.explore()?;
+        let (reachable, leaders) = self.explore();
         let mut b = FunctionBuilder::new(func, fbc);
         let mut local_funcs = BTreeMap::new();
         for &(pc, id) in functions {
@@ -363,7 +362,7 @@ impl<'p> FunctionTranslator<'p> {
 
     /// The pcs reachable from the entry without following calls, and the leaders among
     /// them.
-    fn explore(&self) -> Result<(BTreeSet<usize>, BTreeSet<usize>), String> {
+    fn explore(&self) -> (BTreeSet<usize>, BTreeSet<usize>) {
         let program = self.prog.program();
         let mut reachable = BTreeSet::new();
         let mut leaders = BTreeSet::from([self.entry]);
@@ -395,7 +394,7 @@ impl<'p> FunctionTranslator<'p> {
         // Out-of-range successors are not instructions: they get fault blocks, not code.
         leaders.retain(|&pc| program.get(pc).is_some());
         reachable.retain(|&pc| program.get(pc).is_some());
-        Ok((reachable, leaders))
+        (reachable, leaders)
     }
 
     /// Which window limits (`JitRun::fast_limits` indices) the function's accesses test.
@@ -730,12 +729,12 @@ impl Cx<'_> {
         }
     }
 
-    fn call_shim(&mut self, shim: Shim, args: &[Value]) -> Option<Value> {
+    /// Calls a shim directly; its result, or 0 for shims without one.
+    fn call_shim(&mut self, shim: Shim, args: &[Value]) -> Value {
         let sig = match self.sig_refs.get(&shim) {
             Some(&sig) => sig,
             None => {
-                let (_, signature) = self.shims.sigs.iter().find(|(s, _)| *s == shim)?;
-                let sig = self.b.import_signature(signature.clone());
+                let sig = self.b.import_signature(self.shims.signature(shim).clone());
                 self.sig_refs.insert(shim, sig);
                 sig
             }
@@ -745,7 +744,10 @@ impl Cx<'_> {
         all.push(self.run);
         all.extend_from_slice(args);
         let call = self.b.ins().call_indirect(sig, addr, &all);
-        self.b.inst_results(call).first().copied()
+        match self.b.inst_results(call).first() {
+            Some(&v) => v,
+            None => self.iconst(0),
+        }
     }
 
     /// After a call: unwind if the run's status says so.
@@ -1114,7 +1116,9 @@ impl Cx<'_> {
     /// Calls a slow-path shim through its trampoline; its result (0 for those without).
     fn call_slow(&mut self, shim: Shim, args: &[Value]) -> Value {
         let Some(&tramp) = self.trampolines.get(&shim) else {
-            return self.call_shim(shim, args).unwrap_or(self.fp);
+            // Every trampolined shim has one (both come from `Shim::TRAMPOLINED`); a direct
+            // call is as correct, only slower.
+            return self.call_shim(shim, args);
         };
         for (i, &arg) in args.iter().enumerate() {
             self.field_store(JitRun::OFFSETS.slow_args + 8 * i as i32, arg);
@@ -1416,9 +1420,7 @@ impl Cx<'_> {
         self.before_call();
         let [a1, a2, a3, a4, a5] = self.args();
         let pc_v = self.iconst(pc as i64);
-        let r0 = self
-            .call_shim(shim, &[first, a1, a2, a3, a4, a5, self.depth, pc_v])
-            .unwrap_or(pc_v);
+        let r0 = self.call_shim(shim, &[first, a1, a2, a3, a4, a5, self.depth, pc_v]);
         let status = self.field_load(JitRun::OFFSETS.status);
         let special = self.b.create_block();
         let cont = self.b.create_block();
@@ -1473,5 +1475,18 @@ fn int_type(size: Size) -> Type {
         Size::H => I16,
         Size::W => I32,
         Size::DW => I64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shim;
+
+    #[test]
+    fn shim_discriminants_index_all() {
+        // `Shims::signature` indexes by discriminant.
+        for (i, shim) in Shim::ALL.into_iter().enumerate() {
+            assert_eq!(shim as usize, i, "{shim:?}");
+        }
     }
 }
