@@ -271,24 +271,33 @@ fn put(
             Value::Number(n),
         ) => {
             let size = out.len();
-            let v: u64 = if let Some(u) = n.as_u64() {
+            if size == 0 {
+                return Err(format!("{path}: a 0-byte integer cannot hold {n}"));
+            }
+            // Wider than 8 bytes (`__int128`): the rest is the sign extension.
+            let (v, fill): (u64, u8) = if let Some(u) = n.as_u64() {
                 if size < 8 && u >> (size * 8) != 0 {
                     return Err(format!("{path}: {u} does not fit in {size} bytes"));
                 }
-                u
+                (u, 0)
             } else if let Some(i) = n.as_i64() {
                 if size < 8 && (i < -(1i64 << (size * 8 - 1))) {
                     return Err(format!("{path}: {i} does not fit in {size} bytes"));
                 }
-                i as u64
+                (i as u64, if i < 0 { 0xff } else { 0 })
             } else {
                 return Err(format!("{path}: {n} is not an integer"));
             };
-            out.copy_from_slice(&v.to_le_bytes()[..size.min(8)]);
+            let (low, high) = out.split_at_mut(size.min(8));
+            low.copy_from_slice(&v.to_le_bytes()[..low.len()]);
+            high.fill(fill);
             Ok(())
         }
         (TypeKind::Int { encoding, .. }, Value::Bool(b)) if encoding.bool => {
-            out[0] = u8::from(*b);
+            let first = out
+                .first_mut()
+                .ok_or_else(|| format!("{path}: a 0-byte bool"))?;
+            *first = u8::from(*b);
             Ok(())
         }
         (_, v) => Err(format!("{path}: {v} does not fit a {}", type_name(btf, id))),

@@ -911,3 +911,32 @@ fn run_object_agrees_with_the_kernels_test_run() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+fn cli_data(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn run_object_ctx_json_sets_a_16_byte_integer() {
+    // wide() returns (int)(big >> 64) + (int)big + (int)small; --ctx-json had panicked
+    // copying 8 bytes into the 16-byte `unsigned __int128` member.
+    let obj = cli_data("wide.o");
+    for (json, want) in [
+        (r#"{"big": 5, "small": 2}"#, 7u32),
+        // -1 sign-extends over all 16 bytes: -1 + -1 + 2.
+        (r#"{"big": -1, "small": 2}"#, 0),
+        // u64::MAX leaves the high half 0: 0 + -1 + 2.
+        (r#"{"big": 18446744073709551615, "small": 2}"#, 1),
+    ] {
+        let (code, out, err) = bpfvm(&["run", &obj, "--ctx-json", json]);
+        assert_eq!(code, 0, "{json}: {err}");
+        assert!(
+            out.contains(&format!("Return value: {want},")),
+            "{json}: {out}"
+        );
+    }
+}
