@@ -51,7 +51,13 @@ fn fmt(btf: &Btf, ty: TypeId, bytes: &[u8], depth: usize) -> Value {
         } => {
             let b = &bytes[..(*size as usize).min(bytes.len())];
             let v = uint(b);
-            if encoding.bool {
+            if b.len() > 8 {
+                // `__int128`: a hex string, as bpftool's `btf_int128_print`.
+                let mut w = [0u8; 16];
+                let n = b.len().min(16);
+                w[..n].copy_from_slice(&b[..n]);
+                json!(format!("{:#x}", u128::from_le_bytes(w)))
+            } else if encoding.bool {
                 json!(v != 0)
             } else if encoding.signed {
                 json!(sign_extend(v, u32::from(*bits)))

@@ -940,3 +940,20 @@ fn run_object_ctx_json_sets_a_16_byte_integer() {
         );
     }
 }
+
+#[test]
+fn run_object_formats_a_16_byte_integer_as_bpftool() {
+    // bpftool prints __int128 as a hex string (btf_int128_print); the run stores
+    // ctx->big in the global last_big, which had been shown cut to its low 8 bytes.
+    let obj = cli_data("wide.o");
+    let (code, out, err) = bpfvm(&["run", &obj, "--ctx-json", r#"{"big": -2, "small": 2}"#]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(r#"= {"key":0,"value":{"last_big":"0xfffffffffffffffffffffffffffffffe"}}"#),
+        "{out}"
+    );
+    assert!(
+        out.contains(r#"= {"key":0,"value":{"last_big":"0x0"}}"#),
+        "{out}"
+    );
+}

@@ -6,9 +6,11 @@ struct wide_ctx {
 	unsigned __int128 big;
 	__u64 small;
 };
+unsigned __int128 last_big;
 char LICENSE[] __attribute__((section("license"))) = "GPL";
 __attribute__((section("syscall"), used))
 int wide(struct wide_ctx *ctx)
 {
+	last_big = ctx->big;
 	return (int)(ctx->big >> 64) + (int)ctx->big + (int)ctx->small;
 }
