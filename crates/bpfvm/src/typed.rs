@@ -55,8 +55,21 @@ pub(crate) fn check_sizes(
     Ok(())
 }
 
-pub(crate) fn read<T: Pod>(bytes: &[u8]) -> T {
-    bytemuck::pod_read_unaligned(&bytes[..size_of::<T>()])
+/// `bytes` (a key, value or record of map `name`, named by `what`) as a `T`. The map's
+/// sizes were checked when the handle was made, but a host's own [`Map`] may hand back
+/// any length: another length than `T`'s is an [`Error::MapShape`], never a panic.
+pub(crate) fn read<T: Pod>(name: &str, what: &str, bytes: &[u8]) -> Result<T, Error> {
+    if bytes.len() != size_of::<T>() {
+        return Err(shape(
+            name,
+            format!(
+                "gave a {what} of {} bytes, the {what} type is {}",
+                bytes.len(),
+                size_of::<T>()
+            ),
+        ));
+    }
+    Ok(bytemuck::pod_read_unaligned(bytes))
 }
 
 /// A hash (or LRU hash) map with keys `K` and values `V`.
@@ -91,7 +104,7 @@ impl<K: Pod, V: Pod> HashMap<K, V> {
     /// The value of `key`, if present.
     pub fn get(&self, key: &K) -> Result<Option<V>, Error> {
         match self.map.map.lookup(bytemuck::bytes_of(key)) {
-            Ok(v) => Ok(Some(read(&v))),
+            Ok(v) => read(&self.map.name, "value", &v).map(Some),
             Err(MapError::NotFound) => Ok(None),
             Err(e) => Err(map_err(&self.map.name)(e)),
         }
@@ -117,7 +130,9 @@ impl<K: Pod, V: Pod> HashMap<K, V> {
     /// Every key.
     pub fn keys(&self) -> Result<Vec<K>, Error> {
         let keys = self.map.map.keys().map_err(map_err(&self.map.name))?;
-        Ok(keys.iter().map(|k| read(k)).collect())
+        keys.iter()
+            .map(|k| read(&self.map.name, "key", k))
+            .collect()
     }
 
     /// Every entry (entries deleted during the walk are skipped).
@@ -166,7 +181,7 @@ impl<V: Pod> Array<V> {
             .map
             .lookup(&index.to_ne_bytes())
             .map_err(map_err(&self.map.name))?;
-        Ok(read(&v))
+        read(&self.map.name, "value", &v)
     }
 
     /// Sets element `index`.
@@ -183,13 +198,22 @@ impl<V: Pod> Array<V> {
     }
 }
 
-/// Splits a per-CPU value (slots of `value_size` rounded up to 8) into one `V` per slot.
-fn per_cpu_values<V: Pod>(bytes: &[u8]) -> Vec<V> {
+/// Splits a per-CPU value (slots of `value_size` rounded up to 8) into one `V` per slot;
+/// a length that is not whole slots is an [`Error::MapShape`].
+fn per_cpu_values<V: Pod>(name: &str, bytes: &[u8]) -> Result<Vec<V>, Error> {
     let stride = size_of::<V>().next_multiple_of(8).max(8);
+    if !bytes.len().is_multiple_of(stride) {
+        return Err(shape(
+            name,
+            format!(
+                "gave a per-CPU value of {} bytes, not whole {stride}-byte slots",
+                bytes.len()
+            ),
+        ));
+    }
     bytes
-        .chunks(stride)
-        .filter(|c| c.len() >= size_of::<V>())
-        .map(read)
+        .chunks_exact(stride)
+        .map(|c| read(name, "value", &c[..size_of::<V>()]))
         .collect()
 }
 
@@ -227,7 +251,7 @@ impl<V: Pod> PerCpuArray<V> {
             .map
             .lookup(&index.to_ne_bytes())
             .map_err(map_err(&self.map.name))?;
-        Ok(per_cpu_values(&v))
+        per_cpu_values(&self.map.name, &v)
     }
 
     /// Sets element `index` to `value` in every slot.
@@ -268,7 +292,7 @@ impl<K: Pod, V: Pod> PerCpuHashMap<K, V> {
     /// The value of `key` in every slot, if present.
     pub fn get(&self, key: &K) -> Result<Option<Vec<V>>, Error> {
         match self.map.map.lookup(bytemuck::bytes_of(key)) {
-            Ok(v) => Ok(Some(per_cpu_values(&v))),
+            Ok(v) => per_cpu_values(&self.map.name, &v).map(Some),
             Err(MapError::NotFound) => Ok(None),
             Err(e) => Err(map_err(&self.map.name)(e)),
         }
@@ -277,7 +301,9 @@ impl<K: Pod, V: Pod> PerCpuHashMap<K, V> {
     /// Every key.
     pub fn keys(&self) -> Result<Vec<K>, Error> {
         let keys = self.map.map.keys().map_err(map_err(&self.map.name))?;
-        Ok(keys.iter().map(|k| read(k)).collect())
+        keys.iter()
+            .map(|k| read(&self.map.name, "key", k))
+            .collect()
     }
 }
 

@@ -27,21 +27,6 @@ fn concrete<'a, T: 'static>(m: &'a MapRef, what: &str) -> Result<&'a T, Error> {
         .ok_or_else(|| shape(&m.name, format!("is not bpfvm's own {what}")))
 }
 
-/// Reads records of exactly `size_of::<T>()` bytes; other sizes are a shape error.
-fn record<T: Pod>(name: &str, bytes: &[u8]) -> Result<T, Error> {
-    if bytes.len() != size_of::<T>() {
-        return Err(shape(
-            name,
-            format!(
-                "a record of {} bytes, the record type {}",
-                bytes.len(),
-                size_of::<T>()
-            ),
-        ));
-    }
-    Ok(read(bytes))
-}
-
 /// The host's consumer of a ring buffer map (`BPF_MAP_TYPE_RINGBUF`), like libbpf's
 /// `ring_buffer` or aya's `RingBuf`: records come out in the order programs reserved
 /// them, up to the first one still being written; discarded ones are skipped.
@@ -101,12 +86,13 @@ impl RingBuf {
     pub fn drain<T: Pod>(&self) -> Result<Vec<T>, Error> {
         let mut out = Vec::new();
         let mut bad = None;
-        self.consumer.consume(|r| match record::<T>(&self.name, r) {
-            Ok(v) => out.push(v),
-            Err(e) => {
-                bad.get_or_insert(e);
-            }
-        });
+        self.consumer
+            .consume(|r| match read::<T>(&self.name, "record", r) {
+                Ok(v) => out.push(v),
+                Err(e) => {
+                    bad.get_or_insert(e);
+                }
+            });
         match bad {
             Some(e) => Err(e),
             None => Ok(out),
@@ -280,7 +266,7 @@ impl<V: Pod> Keyless<V> {
 
     fn pop(&self) -> Result<Option<V>, Error> {
         match self.inner()?.lookup_and_delete(0) {
-            Ok(v) => Ok(Some(read(&v))),
+            Ok(v) => read(&self.map.name, "value", &v).map(Some),
             Err(MapError::NotFound) => Ok(None),
             Err(e) => Err(map_err(&self.map.name)(e)),
         }
@@ -288,7 +274,7 @@ impl<V: Pod> Keyless<V> {
 
     fn peek(&self) -> Result<Option<V>, Error> {
         match self.map.map.lookup(&[]) {
-            Ok(v) => Ok(Some(read(&v))),
+            Ok(v) => read(&self.map.name, "value", &v).map(Some),
             Err(MapError::NotFound) => Ok(None),
             Err(e) => Err(map_err(&self.map.name)(e)),
         }
@@ -428,12 +414,21 @@ impl<K: Pod> Key<K> {
         out
     }
 
-    fn from_bytes(bytes: &[u8]) -> Option<Key<K>> {
-        let (len, data) = bytes.split_first_chunk::<4>()?;
-        (data.len() == size_of::<K>()).then(|| Key {
-            prefix_len: u32::from_ne_bytes(*len),
-            data: read(data),
-        })
+    /// A key of map `name` from its bytes; another length is an [`Error::MapShape`].
+    fn from_bytes(name: &str, bytes: &[u8]) -> Result<Key<K>, Error> {
+        match bytes.split_first_chunk::<4>() {
+            Some((len, data)) => Ok(Key {
+                prefix_len: u32::from_ne_bytes(*len),
+                data: read(name, "key data", data)?,
+            }),
+            None => Err(shape(
+                name,
+                format!(
+                    "gave a key of {} bytes, without its prefix length",
+                    bytes.len()
+                ),
+            )),
+        }
     }
 }
 
@@ -485,7 +480,7 @@ impl<K: Pod, V: Pod> LpmTrie<K, V> {
     /// bits (a lookup usually asks with every bit of `data`), if any.
     pub fn get(&self, key: &Key<K>) -> Result<Option<V>, Error> {
         match self.map.map.lookup(&key.to_bytes()) {
-            Ok(v) => Ok(Some(read(&v))),
+            Ok(v) => read(&self.map.name, "value", &v).map(Some),
             Err(MapError::NotFound) => Ok(None),
             Err(e) => Err(map_err(&self.map.name)(e)),
         }
@@ -513,7 +508,9 @@ impl<K: Pod, V: Pod> LpmTrie<K, V> {
     /// Every stored prefix, in the kernel's order (more specific prefixes first).
     pub fn keys(&self) -> Result<Vec<Key<K>>, Error> {
         let keys = self.map.map.keys().map_err(map_err(&self.map.name))?;
-        Ok(keys.iter().filter_map(|k| Key::from_bytes(k)).collect())
+        keys.iter()
+            .map(|k| Key::from_bytes(&self.map.name, k))
+            .collect()
     }
 }
 
@@ -619,6 +616,103 @@ mod tests {
         LpmTrie::<[u8; 4], u32>::new(lpm).unwrap();
         let bloom = map("b", MapSpec::new(MapType::BloomFilter, 0, 8, 4));
         assert!(is_shape(BloomFilter::<u32>::new(bloom).unwrap_err()));
+    }
+
+    /// A host's own map whose sizes are as its spec says but which hands back values and
+    /// keys one byte short (as a buggy wrapper or remote map might).
+    #[derive(Debug)]
+    struct OneShort(Box<dyn Map>);
+
+    impl Map for OneShort {
+        fn spec(&self) -> &MapSpec {
+            self.0.spec()
+        }
+        fn value_len(&self) -> usize {
+            self.0.value_len()
+        }
+        fn lookup(&self, key: &[u8]) -> Result<Vec<u8>, MapError> {
+            let mut v = self.0.lookup(key)?;
+            v.pop();
+            Ok(v)
+        }
+        fn update(&self, key: &[u8], value: &[u8], flags: u64) -> Result<(), MapError> {
+            self.0.update(key, value, flags)
+        }
+        fn delete(&self, key: &[u8]) -> Result<(), MapError> {
+            self.0.delete(key)
+        }
+        fn next_key(&self, key: Option<&[u8]>) -> Result<Vec<u8>, MapError> {
+            if key.is_some() {
+                return Err(MapError::NotFound); // one key is enough
+            }
+            let mut k = self.0.next_key(None)?;
+            k.pop();
+            Ok(k)
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+
+    fn one_short(spec: MapSpec) -> MapRef {
+        let m = create_map(&spec, &MapConfig::new(2, 1 << 22)).unwrap();
+        MapRef::from_map("short", Arc::new(OneShort(m)))
+    }
+
+    /// Values and keys of the wrong length from a map are shape errors naming the map,
+    /// not a panic in `pod_read_unaligned`.
+    #[test]
+    fn short_keys_and_values_from_a_host_map_are_errors() {
+        use crate::{Array, HashMap, PerCpuArray, PerCpuHashMap};
+        let shape_of = |e: Error| match e {
+            Error::MapShape { name, reason } => {
+                assert_eq!(name, "short");
+                reason
+            }
+            e => panic!("{e}"),
+        };
+        let h: HashMap<u32, u64> =
+            HashMap::new(one_short(MapSpec::new(MapType::Hash, 4, 8, 4))).unwrap();
+        h.insert(&1, &2, UPDATE_ANY).unwrap();
+        assert_eq!(
+            shape_of(h.get(&1).unwrap_err()),
+            "gave a value of 7 bytes, the value type is 8"
+        );
+        assert_eq!(
+            shape_of(h.keys().unwrap_err()),
+            "gave a key of 3 bytes, the key type is 4"
+        );
+        assert!(is_shape(h.entries().unwrap_err()));
+        let a: Array<u64> = Array::new(one_short(MapSpec::new(MapType::Array, 4, 8, 2))).unwrap();
+        assert!(is_shape(a.get(0).unwrap_err()));
+        assert!(is_shape(a.values().unwrap_err()));
+        // Per-CPU: two 8-byte slots less one byte is not whole slots.
+        let p: PerCpuArray<u32> =
+            PerCpuArray::new(one_short(MapSpec::new(MapType::PercpuArray, 4, 4, 2))).unwrap();
+        assert_eq!(
+            shape_of(p.get(0).unwrap_err()),
+            "gave a per-CPU value of 15 bytes, not whole 8-byte slots"
+        );
+        let inner = create_map(
+            &MapSpec::new(MapType::PercpuHash, 4, 4, 2),
+            &MapConfig::new(2, 1 << 22),
+        )
+        .unwrap();
+        inner
+            .update(&5u32.to_ne_bytes(), &[6; 16], UPDATE_ANY)
+            .unwrap();
+        let ph: PerCpuHashMap<u32, u32> =
+            PerCpuHashMap::new(MapRef::from_map("short", Arc::new(OneShort(inner)))).unwrap();
+        assert!(is_shape(ph.get(&5).unwrap_err()));
+        assert!(is_shape(ph.keys().unwrap_err()));
+        let t: LpmTrie<[u8; 4], u32> = LpmTrie::new(one_short(lpm_spec(8, 4, 4))).unwrap();
+        t.insert(&Key::new(8, [10, 0, 0, 0]), &1, UPDATE_ANY)
+            .unwrap();
+        assert!(is_shape(t.get(&Key::new(32, [10, 1, 2, 3])).unwrap_err()));
+        assert_eq!(
+            shape_of(t.keys().unwrap_err()),
+            "gave a key data of 3 bytes, the key data type is 4"
+        );
     }
 
     fn raw_tp(source: &str, maps: Vec<Arc<dyn Map>>) -> Program {
