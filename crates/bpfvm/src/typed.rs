@@ -25,7 +25,7 @@ fn check<K, V>(m: &MapRef, types: &[MapType], what: &str) -> Result<(), Error> {
 }
 
 /// Checks the map's type against `types` and its key and value sizes against `k` and `v`
-/// bytes (a zero-sized key type fits a map without keys).
+/// bytes (`k` = 0 for maps without keys: queues, stacks, bloom filters, ring buffers).
 pub(crate) fn check_sizes(
     m: &MapRef,
     types: &[MapType],
@@ -40,7 +40,7 @@ pub(crate) fn check_sizes(
             format!("is a {} map, not {what}", spec.map_type),
         ));
     }
-    if spec.key_size as usize != k && !(k == 0 && spec.key_size == 0) {
+    if spec.key_size as usize != k {
         return Err(shape(
             &m.name,
             format!("keys are {} bytes, the key type {k}", spec.key_size),
