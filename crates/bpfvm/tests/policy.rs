@@ -132,12 +132,15 @@ fn an_empty_policy_denies_only_execs() {
         .map(|e| u64::from(e.kind == KIND_EXEC))
         .collect();
     assert_eq!(report.verdicts, want);
-    assert!(
-        report
-            .alerts
-            .iter()
-            .all(|a| a.rule_id == RULE_EXEC_NOT_ALLOWED && a.kind == KIND_EXEC)
-    );
+    // One alert per exec, in order (an empty list would have passed an `all` check).
+    let alerts: Vec<Alert> = events
+        .iter()
+        .filter(|e| e.kind == KIND_EXEC)
+        .map(|e| expected_alert(e, RULE_EXEC_NOT_ALLOWED))
+        .collect();
+    assert_eq!(alerts.len(), 7);
+    assert_eq!(report.alerts, alerts);
+    assert_eq!(report.counters, [events.len() as u64 - 7, 7, 0, 0]);
 }
 
 #[cfg(target_os = "linux")]
