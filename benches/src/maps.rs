@@ -61,7 +61,7 @@ pub fn lookup_sum(n: u32) -> u64 {
 }
 
 /// `n` lookups of keys [`prog_key`]`(0..n)` in map 0, returning the sum of the `u64`
-/// values found (8 instructions per lookup).
+/// values found (9 instructions per lookup; see [`crate::engines::lookups_insns`]).
 pub fn hash_lookup_source(n: u32) -> String {
     let mut s = String::from("r6 = 0\n");
     for i in 0..n {
