@@ -27,17 +27,22 @@ fn sign_extend(v: u64, bits: u32) -> i64 {
 /// by member name, arrays as arrays (`char` arrays as strings), enums by enumerator name,
 /// data sections as objects by variable name. What cannot be decoded is a hex string.
 pub fn format(btf: &Btf, ty: TypeId, bytes: &[u8]) -> Value {
-    fmt(btf, ty, bytes, 0)
+    // Values made, at most: a few per byte for real types. Zero-size members and
+    // overlapping ones (unions, malformed BTF) could otherwise make a value of billions
+    // of nodes from a few bytes; past the budget the rest prints as hex.
+    let mut budget = bytes.len().saturating_mul(8).saturating_add(4096);
+    fmt(btf, ty, bytes, 0, &mut budget)
 }
 
 fn raw(bytes: &[u8]) -> Value {
     json!(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
-fn fmt(btf: &Btf, ty: TypeId, bytes: &[u8], depth: usize) -> Value {
-    if depth > MAX_DEPTH {
+fn fmt(btf: &Btf, ty: TypeId, bytes: &[u8], depth: usize, budget: &mut usize) -> Value {
+    if depth > MAX_DEPTH || *budget == 0 {
         return raw(bytes);
     }
+    *budget -= 1;
     let id = btf.skip_mods_and_typedefs(ty);
     let Some(t) = btf.type_by_id(id) else {
         return raw(bytes);
@@ -78,7 +83,7 @@ fn fmt(btf: &Btf, ty: TypeId, bytes: &[u8], depth: usize) -> Value {
         } => {
             let v = uint(&bytes[..(*size as usize).min(bytes.len())]);
             let v = if *signed {
-                sign_extend(v, size * 8)
+                sign_extend(v, size.saturating_mul(8))
             } else {
                 v as i64
             };
@@ -93,8 +98,10 @@ fn fmt(btf: &Btf, ty: TypeId, bytes: &[u8], depth: usize) -> Value {
             }
         }
         TypeKind::Array { elem, nelems, .. } => {
-            let Ok(esize) = btf.size_of(*elem).map(|s| s as usize) else {
-                return raw(bytes);
+            let esize = match btf.size_of(*elem) {
+                Ok(s) if s > 0 => s as usize,
+                // Zero-size elements (`struct {} e[N]`): nothing to show, N times.
+                _ => return raw(bytes),
             };
             let e = btf.skip_mods_and_typedefs(*elem);
             if let Some(TypeKind::Int {
@@ -109,9 +116,10 @@ fn fmt(btf: &Btf, ty: TypeId, bytes: &[u8], depth: usize) -> Value {
                 }
             }
             Value::Array(
-                (0..*nelems as usize)
-                    .filter_map(|i| bytes.get(i * esize..(i + 1) * esize))
-                    .map(|b| fmt(btf, *elem, b, depth + 1))
+                bytes
+                    .chunks_exact(esize)
+                    .take(*nelems as usize)
+                    .map(|b| fmt(btf, *elem, b, depth + 1, budget))
                     .collect(),
             )
         }
@@ -119,11 +127,14 @@ fn fmt(btf: &Btf, ty: TypeId, bytes: &[u8], depth: usize) -> Value {
             let mut out = Map::new();
             for m in members {
                 let name = btf.string(m.name_off).unwrap_or("");
-                let v = if m.bitfield_size > 0 {
+                let v = if m.bitfield_size > 64 {
+                    // Wider than 64 bits (malformed BTF): not decoded.
+                    Value::Null
+                } else if m.bitfield_size > 0 {
                     // Bitfields: read the bits little-endian from the struct.
                     let mut acc = 0u64;
                     for i in 0..m.bitfield_size {
-                        let bit = (m.bit_offset + i) as usize;
+                        let bit = m.bit_offset as usize + i as usize;
                         let byte = bytes.get(bit / 8).copied().unwrap_or(0);
                         acc |= u64::from((byte >> (bit % 8)) & 1) << i;
                     }
@@ -132,7 +143,7 @@ fn fmt(btf: &Btf, ty: TypeId, bytes: &[u8], depth: usize) -> Value {
                     let off = (m.bit_offset / 8) as usize;
                     let size = btf.size_of(m.ty).unwrap_or(0) as usize;
                     match bytes.get(off..off + size) {
-                        Some(b) => fmt(btf, m.ty, b, depth + 1),
+                        Some(b) => fmt(btf, m.ty, b, depth + 1, budget),
                         None => Value::Null,
                     }
                 };
@@ -157,12 +168,12 @@ fn fmt(btf: &Btf, ty: TypeId, bytes: &[u8], depth: usize) -> Value {
                 };
                 let (o, s) = (v.offset as usize, v.size as usize);
                 if let Some(b) = bytes.get(o..o + s) {
-                    out.insert(name, fmt(btf, var_ty, b, depth + 1));
+                    out.insert(name, fmt(btf, var_ty, b, depth + 1, budget));
                 }
             }
             Value::Object(out)
         }
-        TypeKind::Var { ty, .. } => fmt(btf, *ty, bytes, depth + 1),
+        TypeKind::Var { ty, .. } => fmt(btf, *ty, bytes, depth + 1, budget),
         _ => raw(bytes),
     }
 }

@@ -957,3 +957,32 @@ fn run_object_formats_a_16_byte_integer_as_bpftool() {
         "{out}"
     );
 }
+
+#[test]
+fn run_object_formats_an_array_of_zero_size_elements_in_bounded_time() {
+    // `struct empty e[2000000000]` is 0 bytes; formatting it had made two billion
+    // JSON values (minutes and gigabytes). The child is killed after 30 s.
+    let obj = cli_data("empty.o");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bpfvm"))
+        .args(["run", &obj, "--ctx", ""])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("bpfvm runs");
+    let start = std::time::Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("bpfvm run empty.o did not finish in 30 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("output");
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.contains(
+            r#"+ key: 00 00 00 00  value: 01 00 00 00
+  = {"key":0,"value":{"g":{"n":1,"e":""}}}"#
+        ),
+        "{out}"
+    );
+}
