@@ -951,6 +951,25 @@ pub fn cmd_map_dump(a: &MapDumpArgs) -> Result<(), Failure> {
         let (Some(contents), Some(info)) = (state.maps.get(*name), infos.get(*name)) else {
             return Err(bad(format!("map `{name}` is not in the state's object")));
         };
+        // `bpfvm run --state` loads through the map, which checks sizes; a dump reads the
+        // file alone, so an edited or stale state is caught here, not shown as if real.
+        for (k, v) in contents {
+            let value_ok = if info.percpu {
+                v.len() >= info.value_size
+            } else {
+                v.len() == info.value_size
+            };
+            if k.len() != info.key_size || !value_ok {
+                return Err(bad(format!(
+                    "--state {}: map `{name}`: an entry of a {}-byte key and {}-byte value; the map's are {} and {}",
+                    a.state.display(),
+                    k.len(),
+                    v.len(),
+                    info.key_size,
+                    info.value_size
+                )));
+            }
+        }
         if a.json {
             json_out.insert((*name).clone(), entries_json(btf, info, contents));
             continue;

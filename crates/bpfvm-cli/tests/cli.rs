@@ -986,3 +986,31 @@ fn run_object_formats_an_array_of_zero_size_elements_in_bounded_time() {
         "{out}"
     );
 }
+
+#[test]
+fn map_dump_rejects_entries_of_the_wrong_size() {
+    // A state file edited by hand (or from another build of the object): `runs` has 4-byte
+    // keys and 8-byte values. The dump had printed a 1-byte key, formatted as key 0.
+    let obj = fixture("runnable.o");
+    let state = tmp(
+        "wrong-size-state.json",
+        &format!(
+            r#"{{"object": "{obj}", "maps": {{"runs": [{{"key": "00", "value": "0100000000000000"}}]}}}}"#
+        ),
+    );
+    let state = state.to_string_lossy();
+    for json in [false, true] {
+        let mut args = vec!["map", "dump", "--state", &state, "runs"];
+        if json {
+            args.push("--json");
+        }
+        let (code, out, err) = bpfvm(&args);
+        assert_eq!(code, 2, "{out}");
+        assert!(
+            err.contains(
+                "map `runs`: an entry of a 1-byte key and 8-byte value; the map's are 4 and 8"
+            ),
+            "{err}"
+        );
+    }
+}
