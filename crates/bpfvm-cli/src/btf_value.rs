@@ -178,11 +178,21 @@ fn fmt(btf: &Btf, ty: TypeId, bytes: &[u8], depth: usize, budget: &mut usize) ->
     }
 }
 
+/// The largest context struct `encode` builds (1 MiB).
+const MAX_CONTEXT: usize = 1 << 20;
+
 /// `value` as bytes of type `ty` (a context struct): an object sets members by name
 /// (unnamed ones are zero), an array sets elements, a string fills a `char` array, a
 /// number an integer or enum. Unknown members and values that do not fit are errors.
 pub fn encode(btf: &Btf, ty: TypeId, value: &Value) -> Result<Vec<u8>, String> {
     let size = btf.size_of(ty).map_err(|e| format!("type size: {e}"))? as usize;
+    // The size comes from the object's BTF: a context of gigabytes is not built.
+    if size > MAX_CONTEXT {
+        return Err(format!(
+            "{} is {size} bytes; contexts are limited to {MAX_CONTEXT}",
+            type_name(btf, ty)
+        ));
+    }
     let mut out = vec![0u8; size];
     put(btf, ty, value, &mut out, &type_name(btf, ty), 0)?;
     Ok(out)
