@@ -6,7 +6,7 @@ use std::sync::{Mutex, OnceLock};
 use bpfvm_isa::{CallKind, Insn, LdDwKind};
 use bpfvm_runtime::LoadedProgram;
 use cranelift_codegen::ir::{AbiParam, Signature, types};
-use cranelift_codegen::isa::OwnedTargetIsa;
+use cranelift_codegen::isa::{CallConv, OwnedTargetIsa};
 use cranelift_codegen::settings::Configurable;
 use cranelift_codegen::{Context, settings};
 use cranelift_frontend::FunctionBuilderContext;
@@ -15,6 +15,7 @@ use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
 
 use crate::JitError;
 use crate::runtime::JitRun;
+use crate::liveness::CallRegs;
 use crate::translate::{Callees, FunctionTranslator, Shim, Shims, build_trampoline};
 
 /// The native signature of every compiled BPF function:
@@ -152,13 +153,12 @@ impl CompiledProgram {
         let isa = host_isa()?;
         let mut module = JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()));
         let entries = function_entries(prog);
-        let mut sig = Signature::new(isa.default_call_conv());
-        for _ in 0..8 {
-            sig.params.push(AbiParam::new(types::I64));
-        }
-        sig.returns.push(AbiParam::new(types::I64));
+        let call_regs = CallRegs::new(prog.program(), &entries);
+        let call_conv = isa.default_call_conv();
         let mut ids: Vec<(usize, FuncId)> = Vec::with_capacity(entries.len());
+        let mut sigs = Vec::with_capacity(entries.len());
         for &pc in &entries {
+            let sig = function_signature(&call_regs, pc, call_conv);
             let id = module
                 .declare_function(&format!("bpf_fn_{pc}"), Linkage::Local, &sig)
                 .map_err(|e| JitError::Codegen {
@@ -166,16 +166,17 @@ impl CompiledProgram {
                     reason: e.to_string(),
                 })?;
             ids.push((pc, id));
+            sigs.push(sig);
         }
         let shims = Shims::new(isa.default_call_conv());
         let mut ctx = Context::new();
         let mut fbc = FunctionBuilderContext::new();
         let trampolines = trampolines()?;
         let mut dumps = Vec::new();
-        for &(pc, id) in &ids {
-            ctx.func.signature = sig.clone();
+        for (&(pc, id), sig) in ids.iter().zip(sigs) {
+            ctx.func.signature = sig;
             ctx.set_disasm(dump);
-            let translator = FunctionTranslator::new(prog, &shims, pc);
+            let translator = FunctionTranslator::new(prog, &shims, &call_regs, pc);
             let ir = translator.translate(
                 &mut ctx.func,
                 &mut fbc,
@@ -251,6 +252,24 @@ impl CompiledProgram {
     pub fn function_count(&self) -> usize {
         self.functions.len()
     }
+}
+
+/// The native signature of the BPF function at `entry`: `JitFn` for those the runtime
+/// enters; for the others, the internal convention of `translate` (the run, `fp`, the
+/// depth, the fuel and the argument registers the function reads; `r0` and the fuel
+/// back).
+pub(crate) fn function_signature(calls: &CallRegs, entry: usize, call_conv: CallConv) -> Signature {
+    let mut sig = Signature::new(call_conv);
+    let i64p = AbiParam::new(types::I64);
+    if calls.internal(entry) {
+        let args = calls.arguments(entry).count_ones() as usize;
+        sig.params.extend(std::iter::repeat_n(i64p, 4 + args));
+        sig.returns.extend([i64p, i64p]);
+    } else {
+        sig.params.extend(std::iter::repeat_n(i64p, 8));
+        sig.returns.push(i64p);
+    }
+    sig
 }
 
 /// Where functions start: pc 0, every local call's target and every code address a

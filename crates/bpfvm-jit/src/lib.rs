@@ -61,6 +61,7 @@
 #![deny(missing_docs)]
 
 mod code;
+mod liveness;
 mod runtime;
 mod translate;
 

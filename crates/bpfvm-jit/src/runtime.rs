@@ -695,6 +695,8 @@ fn tail_call(run: &mut JitRun, next: Arc<LoadedProgram>, ctx: u64, depth: u64, p
     // at the end of this function; `next` is kept alive by `data`'s owner and the run
     // state; the signature is `JitFn`.
     let r0 = unsafe { entry(run, ctx, 0, 0, 0, 0, fp, depth) };
+    // The tail-called program leaves no `r1`–`r5` to the caller (see `liveness`).
+    run.ret_regs = [0; 5];
     (run.prog, run.code) = saved;
     let (state, _) = run.parts();
     state.set_current(caller_index);

@@ -36,12 +36,16 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Module};
 
+use crate::liveness::{ARGS, CALLEE_VISIBLE, CallRegs, RegSet};
 use crate::runtime::{self, JitRun, RAISE_DEPTH, RAISE_PC, STATUS_TAIL_RETURN};
 
 const I8: Type = types::I8;
 const I16: Type = types::I16;
 const I32: Type = types::I32;
 const I64: Type = types::I64;
+
+/// The registers `JitRun::in_regs` holds, in its order.
+const IN_REGS: [usize; 5] = [0, 6, 7, 8, 9];
 
 /// The runtime functions generated code calls, with their native signatures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -205,6 +209,7 @@ pub(crate) struct Callees<'m> {
 pub(crate) struct FunctionTranslator<'p> {
     prog: &'p LoadedProgram,
     shims: &'p Shims,
+    calls: &'p CallRegs,
     entry: usize,
 }
 
@@ -218,8 +223,18 @@ enum Flow {
 }
 
 impl<'p> FunctionTranslator<'p> {
-    pub(crate) fn new(prog: &'p LoadedProgram, shims: &'p Shims, entry: usize) -> Self {
-        FunctionTranslator { prog, shims, entry }
+    pub(crate) fn new(
+        prog: &'p LoadedProgram,
+        shims: &'p Shims,
+        calls: &'p CallRegs,
+        entry: usize,
+    ) -> Self {
+        FunctionTranslator {
+            prog,
+            shims,
+            calls,
+            entry,
+        }
     }
 
     /// Fills `func` (whose signature is set); with `dump`, returns the IR's text.
@@ -249,8 +264,26 @@ impl<'p> FunctionTranslator<'p> {
         b.switch_to_block(start);
         b.seal_block(start);
         let params = b.block_params(start).to_vec();
-        let [run, r1, r2, r3, r4, r5, fp, depth] = params[..] else {
-            return Err("unexpected function signature".into());
+        let internal = self.calls.internal(self.entry);
+        // `JitFn`: (run, r1–r5, fp, depth); internal: (run, fp, depth, fuel, the argument
+        // registers the function reads).
+        let (run, fp, depth, fuel, args) = match (internal, &params[..]) {
+            (false, &[run, r1, r2, r3, r4, r5, fp, depth]) => {
+                (run, fp, depth, None, [r1, r2, r3, r4, r5].map(Some))
+            }
+            (true, &[run, fp, depth, fuel, ref passed @ ..]) => {
+                let mut passed = passed.iter().copied();
+                let reads = self.calls.arguments(self.entry);
+                let args = std::array::from_fn(|i| {
+                    if reads & (1 << (i + 1)) != 0 {
+                        passed.next()
+                    } else {
+                        None
+                    }
+                });
+                (run, fp, depth, Some(fuel), args)
+            }
+            _ => return Err("unexpected function signature".into()),
         };
         let regs: [Variable; 10] = std::array::from_fn(|_| b.declare_var(I64));
         let remaining = b.declare_var(I64);
@@ -267,16 +300,27 @@ impl<'p> FunctionTranslator<'p> {
         });
         let trusted = MemFlagsData::trusted();
         let off = JitRun::OFFSETS;
-        for (i, v) in [r1, r2, r3, r4, r5].into_iter().enumerate() {
+        for (i, v) in args.into_iter().enumerate() {
+            // An argument the function does not read before writing it: any value.
+            let v = v.unwrap_or_else(|| b.ins().iconst(I64, 0));
             b.def_var(regs[i + 1], v);
         }
-        for (slot, reg) in [0usize, 6, 7, 8, 9].into_iter().enumerate() {
-            let v = b
-                .ins()
-                .load(I64, trusted, run, off.in_regs + 8 * slot as i32);
+        // The caller's registers this function may read (`liveness`); the others are
+        // written before any read.
+        let inputs = self.calls.inputs(self.entry);
+        for (slot, reg) in IN_REGS.into_iter().enumerate() {
+            let v = if inputs & (1 << reg) != 0 {
+                b.ins()
+                    .load(I64, trusted, run, off.in_regs + 8 * slot as i32)
+            } else {
+                b.ins().iconst(I64, 0)
+            };
             b.def_var(regs[reg], v);
         }
-        let rem = b.ins().load(I64, trusted, run, off.remaining);
+        let rem = match fuel {
+            Some(fuel) => fuel,
+            None => b.ins().load(I64, trusted, run, off.remaining),
+        };
         b.def_var(remaining, rem);
         let mg = b.ins().iconst(I64, MAY_GOTO_BUDGET as i64);
         b.def_var(may_goto, mg);
@@ -303,6 +347,9 @@ impl<'p> FunctionTranslator<'p> {
             unwind,
             out_of_range: BTreeMap::new(),
             shims: self.shims,
+            calls: self.calls,
+            internal,
+            outputs: self.calls.outputs(self.entry),
             sig_refs: BTreeMap::new(),
             local_funcs,
             trampolines: tramps,
@@ -351,7 +398,13 @@ impl<'p> FunctionTranslator<'p> {
         }
         cx.b.switch_to_block(cx.unwind);
         let zero = cx.b.ins().iconst(I64, 0);
-        cx.b.ins().return_(&[zero]);
+        if internal {
+            // A negative fuel sends the caller to its status check.
+            let empty = cx.b.ins().iconst(I64, -1);
+            cx.b.ins().return_(&[zero, empty]);
+        } else {
+            cx.b.ins().return_(&[zero]);
+        }
 
         // Internal blocks were sealed as soon as their predecessors were known (cheaper SSA
         // construction); leaders, fault blocks and the unwind block are sealed now.
@@ -665,6 +718,12 @@ struct Cx<'f> {
     unwind: Block,
     out_of_range: BTreeMap<usize, Block>,
     shims: &'f Shims,
+    /// Which registers cross calls through the run record.
+    calls: &'f CallRegs,
+    /// Whether this function has the internal convention (fuel in and out as values).
+    internal: bool,
+    /// This function's outputs (stored at `exit`).
+    outputs: RegSet,
     /// Shim signatures imported so far (imported on first use, so dumps show only those
     /// a function calls).
     sig_refs: BTreeMap<Shim, SigRef>,
@@ -750,14 +809,25 @@ impl Cx<'_> {
         }
     }
 
-    /// After a call: unwind if the run's status says so.
+    /// After a call: unwind if the run's status says so. The continuation is cold when
+    /// the call was (a slow path's code stays out of the hot layout).
     fn check_status(&mut self) {
         let status = self.field_load(JitRun::OFFSETS.status);
         let cont = self.b.create_block();
         let unwind = self.unwind;
         self.b.ins().brif(status, unwind, &[], cont, &[]);
         self.b.seal_block(cont);
+        if self.in_cold_block() {
+            self.b.set_cold_block(cont);
+        }
         self.b.switch_to_block(cont);
+    }
+
+    /// Whether the block being filled is cold (laid out after the hot code).
+    fn in_cold_block(&self) -> bool {
+        self.b
+            .current_block()
+            .is_some_and(|block| self.b.func.layout.is_cold(block))
     }
 
     /// Records a fault found by the code and unwinds. Closes the current block.
@@ -794,19 +864,18 @@ impl Cx<'_> {
         self.b.switch_to_block(cont);
     }
 
+    /// A conditional jump. A back-edge (`target <= pc`) polls the fuel first, on both
+    /// paths: the test then stays out of the loop's path to its head, so a loop runs its
+    /// body, the fuel test and one taken branch per iteration. (Fuel below zero means the
+    /// instructions counted so far exceed what the runtime handed out, whichever way the
+    /// branch goes; the runtime refills or faults exactly as it would at the next poll.)
     fn branch(&mut self, pc: usize, cond: Value, target: usize, fall: usize) {
         let t = self.block_for(target);
         let f = self.block_for(fall);
         if target <= pc {
-            let taken = self.b.create_block();
-            self.b.ins().brif(cond, taken, &[], f, &[]);
-            self.b.seal_block(taken);
-            self.b.switch_to_block(taken);
             self.poll(pc);
-            self.b.ins().jump(t, &[]);
-        } else {
-            self.b.ins().brif(cond, t, &[], f, &[]);
         }
+        self.b.ins().brif(cond, t, &[], f, &[]);
     }
 
     fn condition(&mut self, width: Width, op: JmpOp, dst: Reg, src: Source) -> Value {
@@ -1075,6 +1144,12 @@ impl Cx<'_> {
         let join = self.b.create_block();
         self.b.append_block_param(join, I64);
         self.b.ins().brif(ok, fast_block, &[], stack_block, &[]);
+        // Only the window test and the plain access are hot: the stack and shared-window
+        // tests are laid out after the function's hot code, so that an access in the
+        // window falls through to its load or store.
+        for block in [stack_block, shared_test, shared_block, slow_block] {
+            self.b.set_cold_block(block);
+        }
         self.b.seal_block(stack_block);
         self.b.switch_to_block(stack_block);
         let in_stack = self.in_stack(addr, size, aligned);
@@ -1096,7 +1171,6 @@ impl Cx<'_> {
         self.b.switch_to_block(shared_block);
         let v = fast(self, true);
         self.b.ins().jump(join, &[BlockArg::Value(v)]);
-        self.b.set_cold_block(slow_block);
         self.b.switch_to_block(slow_block);
         let v = slow(self);
         self.b.ins().jump(join, &[BlockArg::Value(v)]);
@@ -1330,28 +1404,51 @@ impl Cx<'_> {
         self.set(Reg::R0, v);
     }
 
-    /// Hands `r0`, `r6`–`r9` and the budget to whatever is called next.
-    fn before_call(&mut self) {
+    /// Hands the budget, and those of `r0`, `r6`–`r9` in `inputs`, to whatever is
+    /// called next.
+    fn before_call(&mut self, inputs: RegSet, fuel: bool) {
         let off = JitRun::OFFSETS;
-        for (slot, reg) in [0usize, 6, 7, 8, 9].into_iter().enumerate() {
-            let v = self.b.use_var(self.regs[reg]);
-            self.field_store(off.in_regs + 8 * slot as i32, v);
+        for (slot, reg) in IN_REGS.into_iter().enumerate() {
+            if inputs & (1 << reg) != 0 {
+                let v = self.b.use_var(self.regs[reg]);
+                self.field_store(off.in_regs + 8 * slot as i32, v);
+            }
         }
-        let rem = self.b.use_var(self.remaining);
-        self.field_store(off.remaining, rem);
+        if fuel {
+            let rem = self.b.use_var(self.remaining);
+            self.field_store(off.remaining, rem);
+        }
     }
 
-    /// Takes back the budget, the fast-path window and `r1`–`r5` after a call.
-    fn after_call(&mut self, r0: Value) {
+    /// Takes back the budget, the fast-path window, and those of `r1`–`r5` in `outputs`
+    /// (the others are zero, as after a helper, or dead).
+    fn after_call(&mut self, r0: Value, outputs: RegSet, fuel: Option<Value>) {
         let off = JitRun::OFFSETS;
-        let rem = self.field_load(off.remaining);
+        let rem = match fuel {
+            Some(fuel) => fuel,
+            None => self.field_load(off.remaining),
+        };
         self.b.def_var(self.remaining, rem);
         self.reload_fast();
         for i in 0..5 {
-            let v = self.field_load(off.ret_regs + 8 * i);
+            let v = if outputs & (1 << (i + 1)) != 0 {
+                self.field_load(off.ret_regs + 8 * i)
+            } else {
+                self.iconst(0)
+            };
             self.b.def_var(self.regs[i as usize + 1], v);
         }
         self.b.def_var(self.regs[0], r0);
+    }
+
+    /// What a helper call hands over and takes back: everything when it may run
+    /// callbacks, otherwise nothing (it leaves `r1`–`r5` zero).
+    fn helper_regs(&self) -> (RegSet, RegSet) {
+        if self.calls.callbacks {
+            (CALLEE_VISIBLE, ARGS)
+        } else {
+            (0, 0)
+        }
     }
 
     fn args(&mut self) -> [Value; 5] {
@@ -1366,58 +1463,94 @@ impl Cx<'_> {
             self.b.switch_to_block(dead);
             return;
         };
-        self.before_call();
-        // As the interpreter: the depth check, then the cancellation poll.
+        let internal = self.calls.internal(target);
+        self.before_call(self.calls.inputs(target), !internal);
+        // One test on the hot path: the callee's frame was reached before. Otherwise (a
+        // frame reached for the first time, or one past the last: `frames_ready` never
+        // exceeds `MAX_CALL_FRAMES`) the cold path faults as the interpreter's depth check
+        // does, or has the runtime zero the frame. Then the cancellation poll, as in the
+        // interpreter. A call costs no runtime visit on the hot path (nor does the return:
+        // the shims set the regions' depth when they next need it).
         let callee_depth = self.b.ins().iadd_imm_s(self.depth, 1);
-        let too_deep = self.b.ins().icmp_imm_s(
-            IntCC::UnsignedGreaterThanOrEqual,
-            callee_depth,
-            MAX_CALL_FRAMES as i64,
-        );
-        let deep = self.b.create_block();
-        let ok = self.b.create_block();
-        self.b.ins().brif(too_deep, deep, &[], ok, &[]);
-        self.b.seal_block(deep);
-        self.b.seal_block(ok);
-        self.b.set_cold_block(deep);
-        self.b.switch_to_block(deep);
-        self.raise(RAISE_DEPTH, pc);
-        self.b.switch_to_block(ok);
-        self.poll(pc);
-        // The callee's frame is just below this one. A frame reached for the first time is
-        // zeroed by the runtime first; otherwise the call costs no runtime visit (and the
-        // return none: the shims set the regions' depth when they next need it).
-        let fp = self.b.ins().iadd_imm_s(self.fp, -(STACK_FRAME_SIZE as i64));
         let ready = self.field_load(JitRun::OFFSETS.frames_ready);
         let fresh = self
             .b
             .ins()
             .icmp(IntCC::UnsignedGreaterThanOrEqual, callee_depth, ready);
+        let cold = self.b.create_block();
+        let deep = self.b.create_block();
         let prepare = self.b.create_block();
-        let call = self.b.create_block();
-        self.b.ins().brif(fresh, prepare, &[], call, &[]);
+        let ready_block = self.b.create_block();
+        for block in [cold, deep, prepare] {
+            self.b.set_cold_block(block);
+        }
+        self.b.ins().brif(fresh, cold, &[], ready_block, &[]);
+        self.b.seal_block(cold);
+        self.b.switch_to_block(cold);
+        let too_deep = self.b.ins().icmp_imm_s(
+            IntCC::UnsignedGreaterThanOrEqual,
+            callee_depth,
+            MAX_CALL_FRAMES as i64,
+        );
+        self.b.ins().brif(too_deep, deep, &[], prepare, &[]);
+        self.b.seal_block(deep);
         self.b.seal_block(prepare);
-        self.b.set_cold_block(prepare);
+        self.b.switch_to_block(deep);
+        self.raise(RAISE_DEPTH, pc);
         self.b.switch_to_block(prepare);
         let pc_v = self.iconst(pc as i64);
         self.call_shim(Shim::Enter, &[callee_depth, pc_v]);
         self.check_status();
-        self.b.ins().jump(call, &[]);
-        self.b.seal_block(call);
-        self.b.switch_to_block(call);
-        let [a1, a2, a3, a4, a5] = self.args();
-        let inst = self
-            .b
-            .ins()
-            .call(func, &[self.run, a1, a2, a3, a4, a5, fp, callee_depth]);
-        let r0 = self.b.inst_results(inst)[0];
-        self.check_status();
-        self.after_call(r0);
+        self.b.ins().jump(ready_block, &[]);
+        self.b.seal_block(ready_block);
+        self.b.switch_to_block(ready_block);
+        self.poll(pc);
+        // The callee's frame is just below this one.
+        let fp = self.b.ins().iadd_imm_s(self.fp, -(STACK_FRAME_SIZE as i64));
+        if internal {
+            let mut args = vec![self.run, fp, callee_depth];
+            args.push(self.b.use_var(self.remaining));
+            let reads = self.calls.arguments(target);
+            for i in 1..=5 {
+                if reads & (1 << i) != 0 {
+                    let v = self.b.use_var(self.regs[i]);
+                    args.push(v);
+                }
+            }
+            let inst = self.b.ins().call(func, &args);
+            let &[r0, fuel] = self.b.inst_results(inst) else {
+                unreachable!("the internal convention returns r0 and the fuel")
+            };
+            // A fault or a finished tail call inside the callee returns a negative fuel:
+            // the status is checked only then.
+            let low = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, fuel, 0);
+            let check = self.b.create_block();
+            let cont = self.b.create_block();
+            self.b.ins().brif(low, check, &[], cont, &[]);
+            self.b.seal_block(check);
+            self.b.set_cold_block(check);
+            self.b.switch_to_block(check);
+            self.check_status();
+            self.b.ins().jump(cont, &[]);
+            self.b.seal_block(cont);
+            self.b.switch_to_block(cont);
+            self.after_call(r0, self.calls.outputs(target), Some(fuel));
+        } else {
+            let [a1, a2, a3, a4, a5] = self.args();
+            let inst = self
+                .b
+                .ins()
+                .call(func, &[self.run, a1, a2, a3, a4, a5, fp, callee_depth]);
+            let r0 = self.b.inst_results(inst)[0];
+            self.check_status();
+            self.after_call(r0, self.calls.outputs(target), None);
+        }
     }
 
     /// A helper, kfunc or `callx` through the runtime.
     fn call_runtime(&mut self, pc: usize, shim: Shim, first: Value) {
-        self.before_call();
+        let (inputs, outputs) = self.helper_regs();
+        self.before_call(inputs, true);
         let [a1, a2, a3, a4, a5] = self.args();
         let pc_v = self.iconst(pc as i64);
         let r0 = self.call_shim(shim, &[first, a1, a2, a3, a4, a5, self.depth, pc_v]);
@@ -1441,9 +1574,12 @@ impl Cx<'_> {
         self.b.switch_to_block(tail_block);
         let zero = self.iconst(0);
         self.field_store(JitRun::OFFSETS.status, zero);
-        self.b.ins().return_(&[r0]);
+        // The tail-called program spent fuel from the run record.
+        let rem = self.field_load(JitRun::OFFSETS.remaining);
+        self.b.def_var(self.remaining, rem);
+        self.ret(r0);
         self.b.switch_to_block(cont);
-        self.after_call(r0);
+        self.after_call(r0, outputs, None);
         // As the interpreter, which polls after a helper returns.
         self.poll(pc);
     }
@@ -1451,13 +1587,26 @@ impl Cx<'_> {
     fn exit(&mut self) {
         let off = JitRun::OFFSETS;
         for i in 0..5 {
-            let v = self.b.use_var(self.regs[i + 1]);
-            self.field_store(off.ret_regs + 8 * i as i32, v);
+            if self.outputs & (1 << (i + 1)) != 0 {
+                let v = self.b.use_var(self.regs[i + 1]);
+                self.field_store(off.ret_regs + 8 * i as i32, v);
+            }
         }
-        let rem = self.b.use_var(self.remaining);
-        self.field_store(off.remaining, rem);
         let r0 = self.b.use_var(self.regs[0]);
-        self.b.ins().return_(&[r0]);
+        self.ret(r0);
+    }
+
+    /// Returns `r0` with the fuel: as a second value in the internal convention,
+    /// through the run record in `JitFn`'s.
+    fn ret(&mut self, r0: Value) {
+        if self.internal {
+            let rem = self.b.use_var(self.remaining);
+            self.b.ins().return_(&[r0, rem]);
+        } else {
+            let rem = self.b.use_var(self.remaining);
+            self.field_store(JitRun::OFFSETS.remaining, rem);
+            self.b.ins().return_(&[r0]);
+        }
     }
 }
 
