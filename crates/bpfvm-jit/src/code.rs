@@ -14,8 +14,8 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
 
 use crate::JitError;
-use crate::runtime::JitRun;
 use crate::liveness::CallRegs;
+use crate::runtime::JitRun;
 use crate::translate::{Callees, FunctionTranslator, Shim, Shims, build_trampoline};
 
 /// The native signature of every compiled BPF function:

@@ -8,9 +8,13 @@
 //! and `bpf_loop` / `bpf_for_each_map_elem` callbacks.
 //!
 //! How a program becomes code: every BPF function (pc 0, each local call target, each
-//! code address a `lddw src=4` loads) becomes one Cranelift function with the native
-//! signature `(run, r1, r2, r3, r4, r5, fp, depth) -> r0`, in a `JITModule` of the
-//! program's own. The code is built on first use and cached in the program
+//! code address a `lddw src=4` loads) becomes one Cranelift function, in a `JITModule`
+//! of the program's own. Those the runtime enters have the native signature
+//! `(run, r1, r2, r3, r4, r5, fp, depth) -> r0`; those only direct calls reach take an
+//! internal one, `(run, fp, depth, fuel, the argument registers they read) -> (r0,
+//! fuel)`. A liveness analysis over the whole program decides which registers must
+//! cross a call through memory to keep the interpreter's shared register file exact
+//! (for compiled code: none). The code is built on first use and cached in the program
 //! ([`LoadedProgram::engine_data`]); it is freed when the program is dropped.
 //!
 //! ## Checked mode
@@ -343,5 +347,58 @@ mod tests {
         let want = interp.run(&twice, &mut [], &RunOptions::new());
         assert_eq!(want, Ok(9));
         assert_eq!(Jit::new().run(&twice, &mut [], &RunOptions::new()), Ok(9));
+    }
+
+    /// Runs LLVM-syntax `src` on the interpreter and the JIT; both results.
+    fn both(src: &str) -> (Result<u64, Fault>, Result<u64, RunError>) {
+        use bpfvm_isa::asm::{Dialect, assemble};
+        let slots = assemble(src, Dialect::Llvm).expect("test program assembles");
+        let prog = Program::from_slots(slots).expect("valid");
+        let prog = LoadedProgram::new(prog, ProgramType::Conformance).expect("loads");
+        // A budget, so that a wrong register cannot make a test loop for ever.
+        let opts = RunOptions::new().with_budget(10_000);
+        let interp = bpfvm_interp::Interpreter::new().run(&prog, &mut [], &opts);
+        (interp, Jit::new().run(&prog, &mut [], &opts))
+    }
+
+    #[test]
+    fn registers_cross_local_calls_as_in_one_register_file() {
+        // f reads the caller's r6 (an input through `in_regs`), g writes r2 and the
+        // caller reads it after the call (an output through `ret_regs`): 5 + 17 = 22.
+        let (interp, jit) = both(
+            "r6 = 5
+             r2 = 7
+             call f
+             r0 += r2
+             exit
+             f: r0 = r6
+             call g
+             exit
+             g: r3 = 1
+             r2 += 10
+             exit",
+        );
+        assert_eq!(interp, Ok(22));
+        assert_eq!(jit, Ok(22));
+        // r4 is read after each call but never written by the callee: the caller's value
+        // goes in and comes back out. r3 counts 0, 1, 2 through f; r4 counts down 3, 2, 1;
+        // r0 sums r3 + r4 before each call: (0+3) + (1+2) + (2+1) = 9.
+        let (interp, jit) = both(
+            "r3 = 0
+             r4 = 3
+             r6 = 0
+             l: r0 = r3
+             r0 += r4
+             r6 += r0
+             call f
+             r4 += -1
+             if r4 != 0 goto l
+             r0 = r6
+             exit
+             f: r3 += 1
+             exit",
+        );
+        assert_eq!(interp, Ok(9));
+        assert_eq!(jit, Ok(9));
     }
 }

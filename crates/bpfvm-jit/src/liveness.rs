@@ -221,7 +221,9 @@ impl Body {
             };
             let after = self.live_after(pc, &live);
             let (uses, defs) = uses_defs(pc, insn, |callee| {
-                functions.get(&callee).map_or(CALLEE_VISIBLE | ARGS, |f| f.0)
+                functions
+                    .get(&callee)
+                    .map_or(CALLEE_VISIBLE | ARGS, |f| f.0)
             });
             let uses = if matches!(insn, Insn::Exit) {
                 uses | outputs

@@ -7,13 +7,19 @@
 //! - A shim that fails records a [`Fault`] (with the pc the code passed, in the current
 //!   program's slots), sets [`JitRun::status`] to [`STATUS_UNWIND`] and returns 0. After
 //!   every call the code loads `status`; non-zero means "return at once": each function
-//!   returns 0 to its caller, which sees the same status, up to the runner.
+//!   returns 0 to its caller, which sees the same status, up to the runner. (A function
+//!   of the internal convention, which only direct calls reach, returns its fuel too, and
+//!   −1 when it unwinds: its caller loads `status` only when that fuel is negative.)
 //! - A helper call whose helper asked for a tail call returns the tail-called program's
 //!   `r0` with [`STATUS_TAIL_RETURN`]: the calling function clears the status and
 //!   returns that `r0` itself (the callee replaced it).
 //! - `r0` and `r6`–`r9` go into a function through [`JitRun::in_regs`] and `r1`–`r5`
 //!   come out of one through [`JitRun::ret_regs`], so that registers a callee does not
-//!   define read exactly as in the interpreter, which shares one register file.
+//!   define read exactly as in the interpreter, which shares one register file. Only
+//!   those a liveness analysis finds readable go through them (`liveness.rs`); the
+//!   runtime, which cannot know, stores all of `in_regs` (zeros on entering a program)
+//!   and, for callbacks, reads `r5` from `ret_regs` (every function of a program with
+//!   callbacks stores all of them).
 //! - Every shim ends by copying the last plain region [`Regions`] hit into the fast-path
 //!   window ([`JitRun::fast_base`] and [`JitRun::fast_limits`]), which the code reloads
 //!   after each call.

@@ -18,7 +18,13 @@
 //! exactly as the interpreter does. That slow-path call goes through a trampoline with
 //! Cranelift's `PreserveAll` convention (it saves what the native call clobbers; built once
 //! per process) that takes only the run pointer, the arguments being stored in the run
-//! record, so a loop's values stay in registers across the cold call.
+//! record, so a loop's values stay in registers across the cold call. Only the first
+//! test and the plain access are laid out in the hot code; the other tests are cold.
+//!
+//! Calls: a function only direct calls reach takes the internal convention (the run,
+//! `fp`, the depth, the fuel and the argument registers it reads; `r0` and the fuel
+//! back); the others `JitFn`'s (`code.rs`). Registers cross calls through the run record
+//! only where `liveness` finds them readable.
 
 use std::collections::{BTreeMap, BTreeSet};
 
