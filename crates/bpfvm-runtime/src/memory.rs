@@ -312,7 +312,11 @@ impl<'a> Regions<'a> {
 
     /// Adds a shared region (a map value, a ring-buffer record) for the rest of the run,
     /// or until [`MAX_DYNAMIC_REGIONS`] newer ones have been added. Adding the region that
-    /// was added last again does nothing. Returns the region's address.
+    /// was added last again adds nothing. Returns the region's address.
+    ///
+    /// The region becomes the hot one (checked first), as if the program had just
+    /// accessed it: a program reads the value a helper returned next, and a JIT can then
+    /// access it inline instead of through its runtime.
     ///
     /// # Safety
     /// `ptr..ptr+len` must stay allocated and initialized for `'a`, and every other thread
@@ -336,7 +340,12 @@ impl<'a> Regions<'a> {
         } else {
             self.dynamic.get(self.next_dynamic - 1)
         };
-        if newest.is_some_and(|r| r.ptr == ptr && r.len == len as u64 && r.writable == writable) {
+        if let Some(&r) = newest
+            && r.ptr == ptr
+            && r.len == len as u64
+            && r.writable == writable
+        {
+            self.hot = r;
             return region.addr();
         }
         if self.dynamic.len() < MAX_DYNAMIC_REGIONS {
@@ -354,6 +363,7 @@ impl<'a> Regions<'a> {
             }
             self.next_dynamic = (self.next_dynamic + 1) % MAX_DYNAMIC_REGIONS;
         }
+        self.hot = region;
         region.addr()
     }
 
@@ -694,6 +704,14 @@ impl<'a> Regions<'a> {
         size: u64,
         write: bool,
     ) -> Result<(*mut u8, bool), FaultKind> {
+        // The last plain region hit, before the scan: a helper's pointer argument (a key
+        // on the stack) after the program last touched a map value.
+        let plain = self.hot_plain;
+        let off = addr.wrapping_sub(plain.addr());
+        if off < plain.len && plain.len - off >= size && (plain.writable || !write) {
+            self.hot = plain;
+            return Ok((plain.ptr.wrapping_add(off as usize), plain.shared));
+        }
         // Fixed regions, then dynamic ones newest first.
         let (older, newer) = self
             .dynamic
