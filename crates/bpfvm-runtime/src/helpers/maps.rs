@@ -53,31 +53,40 @@ pub(super) fn with_bytes<R>(
 }
 
 fn map_lookup_elem(ctx: &mut HelperContext<'_, '_>, a: [u64; 5]) -> Result<u64, FaultKind> {
-    let id = ctx.id;
-    let (key_size, map_type) = {
-        let map = ctx.run.map(a[0]).ok_or(RunState::no_map(id))?;
-        (map.spec().key_size as usize, map.spec().map_type)
+    // The map is looked up once and the key read with the regions alone, both borrowed
+    // beside each other (this helper is the hot path of most programs).
+    let run = &*ctx.run;
+    let map = run.map(a[0]).ok_or(RunState::no_map(ctx.id))?;
+    let key_size = map.spec().key_size as usize;
+    let mut small = [0u8; 64];
+    let large;
+    let key: &[u8] = if let Some(buf) = small.get_mut(..key_size) {
+        ctx.regions.read_bytes(a[1], buf)?;
+        buf
+    } else {
+        ctx.regions.check(a[1], key_size, false)?;
+        let mut v = vec![0u8; key_size];
+        ctx.regions.read_bytes(a[1], &mut v)?;
+        large = v;
+        &large
     };
-    with_bytes(ctx, a[1], key_size, |ctx, key| {
-        if matches!(map_type, MapType::ArrayOfMaps | MapType::HashOfMaps) {
-            let inner = ctx.run.map(a[0]).and_then(|m| m.lookup_inner(key));
-            return inner.map_or(0, |m| ctx.run.acquire(m));
-        }
-        let run = &*ctx.run;
-        let Some(v) = run
-            .map(a[0])
-            .and_then(|m| m.lookup_value(key, run.cpu, run.guard))
-        else {
-            return 0;
-        };
-        // SAFETY: the value was found under the run's guard, which outlives the run's
-        // regions, so its memory stays allocated for them even if it is deleted or the map
-        // dropped (the maps' reclamation invariant); programs, other runs and the host
-        // access map values only atomically (the maps' access invariant).
-        unsafe {
-            ctx.regions
-                .add_shared(RegionKind::MapValue, v.as_ptr(), v.len(), v.is_writable())
-        }
+    if matches!(
+        map.spec().map_type,
+        MapType::ArrayOfMaps | MapType::HashOfMaps
+    ) {
+        let inner = map.lookup_inner(key);
+        return Ok(inner.map_or(0, |m| ctx.run.acquire(m)));
+    }
+    let Some(v) = map.lookup_value(key, run.cpu, run.guard) else {
+        return Ok(0);
+    };
+    // SAFETY: the value was found under the run's guard, which outlives the run's
+    // regions, so its memory stays allocated for them even if it is deleted or the map
+    // dropped (the maps' reclamation invariant); programs, other runs and the host
+    // access map values only atomically (the maps' access invariant).
+    Ok(unsafe {
+        ctx.regions
+            .add_shared(RegionKind::MapValue, v.as_ptr(), v.len(), v.is_writable())
     })
 }
 
