@@ -562,7 +562,7 @@ fn cmd_run(a: RunArgs) -> Result<(), Failure> {
         }
     }
     let prog = load(&input.slots).map_err(|e| Failure(e, 1))?;
-    print_jit_dump(&prog, a.dump_ir, a.dump_asm)?;
+    print_jit_dump(&prog, &a.engine, a.dump_ir, a.dump_asm)?;
     let result = if a.trace {
         if a.engine != "interp" {
             return Err(Failure(
@@ -589,14 +589,23 @@ fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     report_r0(r0, input.test.as_ref())
 }
 
-/// `--dump-ir` / `--dump-asm`: what the JIT makes of each function of `prog`.
-fn print_jit_dump(prog: &bpfvm_runtime::LoadedProgram, ir: bool, asm: bool) -> Result<(), Failure> {
+/// `--dump-ir` / `--dump-asm`: what the JIT makes of each function of `prog` (blinded
+/// when the engine is `jit-blinded`).
+fn print_jit_dump(
+    prog: &bpfvm_runtime::LoadedProgram,
+    engine: &str,
+    ir: bool,
+    asm: bool,
+) -> Result<(), Failure> {
     if !ir && !asm {
         return Ok(());
     }
-    let dumps = bpfvm_jit::Jit::new()
-        .dump(prog)
-        .map_err(|e| Failure(e.to_string(), 1))?;
+    let jit = if engine == "jit-blinded" {
+        bpfvm_jit::Jit::new().with_constant_blinding()
+    } else {
+        bpfvm_jit::Jit::new()
+    };
+    let dumps = jit.dump(prog).map_err(|e| Failure(e.to_string(), 1))?;
     for d in dumps {
         if ir {
             println!("; Cranelift IR of the BPF function at pc {}", d.entry);

@@ -780,7 +780,7 @@ pub fn cmd_run_object(a: &RunArgs, bytes: Vec<u8>) -> Result<(), Failure> {
         .with_engine(engine);
     // Compile (or pre-decode) before the clock starts: the duration is of the runs.
     prog.prepare().map_err(|e| Failure(e.to_string(), 1))?;
-    crate::print_jit_dump(prog.loaded(), a.dump_ir, a.dump_asm)?;
+    crate::print_jit_dump(prog.loaded(), &a.engine, a.dump_ir, a.dump_asm)?;
 
     let state = match &a.state {
         Some(s) => read_state(s)?,

@@ -130,6 +130,14 @@ unsafe impl Sync for CodeMemory {}
 pub struct CompiledProgram {
     /// Function entry pc → native address, sorted by pc.
     functions: Vec<(usize, usize)>,
+    /// Each function's code length in bytes, in `functions`' order.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "the blinding tests read the code through it")
+    )]
+    lengths: Vec<usize>,
+    /// The constant-blinding key (0: not blinded).
+    blind_key: u64,
     dumps: Vec<FunctionDump>,
     _memory: Mutex<CodeMemory>,
 }
@@ -145,12 +153,18 @@ impl std::fmt::Debug for CompiledProgram {
 impl CompiledProgram {
     /// Compiles `prog` (the engine cache's constructor).
     pub(crate) fn build(prog: &LoadedProgram) -> Result<CompiledProgram, JitError> {
-        Self::compile(prog, false)
+        Self::compile(prog, false, false)
     }
 
-    /// Compiles `prog`; with `dump`, keeps each function's IR and disassembly.
-    pub(crate) fn compile(prog: &LoadedProgram, dump: bool) -> Result<CompiledProgram, JitError> {
+    /// Compiles `prog`; with `dump`, keeps each function's IR and disassembly; with
+    /// `blind`, blinds the program's immediates with a fresh random key.
+    pub(crate) fn compile(
+        prog: &LoadedProgram,
+        dump: bool,
+        blind: bool,
+    ) -> Result<CompiledProgram, JitError> {
         let isa = host_isa()?;
+        let blind_key = if blind { blinding_key() } else { 0 };
         let mut module = JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()));
         let entries = function_entries(prog);
         let call_regs = CallRegs::new(prog.program(), &entries);
@@ -173,10 +187,11 @@ impl CompiledProgram {
         let mut fbc = FunctionBuilderContext::new();
         let trampolines = trampolines()?;
         let mut dumps = Vec::new();
+        let mut lengths = Vec::with_capacity(ids.len());
         for (&(pc, id), sig) in ids.iter().zip(sigs) {
             ctx.func.signature = sig;
             ctx.set_disasm(dump);
-            let translator = FunctionTranslator::new(prog, &shims, &call_regs, pc);
+            let translator = FunctionTranslator::new(prog, &shims, &call_regs, pc, blind_key);
             let ir = translator.translate(
                 &mut ctx.func,
                 &mut fbc,
@@ -195,6 +210,7 @@ impl CompiledProgram {
                     entry: pc,
                     reason: format!("{e:?}"),
                 })?;
+            lengths.push(ctx.compiled_code().map_or(0, |c| c.code_buffer().len()));
             if dump {
                 let asm = ctx
                     .compiled_code()
@@ -220,6 +236,8 @@ impl CompiledProgram {
             .collect();
         Ok(CompiledProgram {
             functions,
+            lengths,
+            blind_key,
             dumps,
             _memory: Mutex::new(CodeMemory(Some(module))),
         })
@@ -252,6 +270,56 @@ impl CompiledProgram {
     pub fn function_count(&self) -> usize {
         self.functions.len()
     }
+
+    /// The constant-blinding key generated code XORs its immediates with (0: the code is
+    /// not blinded).
+    pub(crate) fn blind_key(&self) -> u64 {
+        self.blind_key
+    }
+
+    /// The machine code of every function, as mapped for execution.
+    #[cfg(test)]
+    pub(crate) fn code_bytes(&self) -> Vec<&[u8]> {
+        self.functions
+            .iter()
+            .zip(&self.lengths)
+            .map(|(&(_, addr), &len)| {
+                // SAFETY: `addr..addr + len` is one finalized function of this module,
+                // mapped read-execute (readable) and never written while `self` lives.
+                unsafe { std::slice::from_raw_parts(addr as *const u8, len) }
+            })
+            .collect()
+    }
+}
+
+/// A program's code compiled with constant blinding: a separate entry of the program's
+/// engine cache, so that blinded and plain JITs can run the same program.
+struct Blinded(Result<CompiledProgram, JitError>);
+
+/// Calls `f` with the code of `prog`, blinded or not, compiled on first use and cached in
+/// the program (one entry per mode).
+pub(crate) fn with_code<R>(
+    prog: &LoadedProgram,
+    blind: bool,
+    f: impl FnOnce(Result<&CompiledProgram, &JitError>) -> R,
+) -> R {
+    if blind {
+        let data = prog.engine_data(|p| Blinded(CompiledProgram::compile(p, false, true)));
+        f(data.0.as_ref())
+    } else {
+        let data = prog.engine_data(CompiledProgram::build);
+        f(data.as_ref())
+    }
+}
+
+/// A fresh random key for constant blinding, never 0. `RandomState` is seeded from the
+/// operating system's randomness (per thread, then stepped for each new state), which is
+/// what the key needs: unknown to whoever wrote the program.
+fn blinding_key() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(0x6a09_e667_f3bc_c909);
+    hasher.finish() | 1
 }
 
 /// The native signature of the BPF function at `entry`: `JitFn` for those the runtime

@@ -35,7 +35,7 @@ use bpfvm_runtime::{
     MAX_CALL_FRAMES, RegionKind, Regions, RunState,
 };
 
-use crate::code::{CompiledProgram, JitFn};
+use crate::code::{CompiledProgram, JitFn, with_code};
 
 /// The run goes on.
 pub(crate) const STATUS_OK: u64 = 0;
@@ -111,6 +111,10 @@ pub(crate) struct JitRun {
     /// What the last slow-path shim called through a trampoline returned (trampolines
     /// preserve every register and so return nothing themselves).
     pub result: u64,
+    /// The constant-blinding key of the code running now (0 when it is not blinded):
+    /// blinded code holds each immediate as `imm ^ key` and XORs this back in at run
+    /// time (see `translate`).
+    pub blind_key: u64,
 
     // Rust side only.
     /// The run's memory.
@@ -148,6 +152,7 @@ pub(crate) struct Offsets {
     pub ret_regs: i32,
     pub slow_args: i32,
     pub result: i32,
+    pub blind_key: i32,
 }
 
 impl JitRun {
@@ -163,6 +168,7 @@ impl JitRun {
         ret_regs: std::mem::offset_of!(JitRun, ret_regs) as i32,
         slow_args: std::mem::offset_of!(JitRun, slow_args) as i32,
         result: std::mem::offset_of!(JitRun, result) as i32,
+        blind_key: std::mem::offset_of!(JitRun, blind_key) as i32,
     };
 
     /// A run over `regions` and `state` of `prog`, whose code is `code`.
@@ -198,6 +204,7 @@ impl JitRun {
             ret_regs: [0; 5],
             slow_args: [0; 6],
             result: 0,
+            blind_key: code.blind_key(),
             regions: std::ptr::from_mut(regions).cast(),
             state: std::ptr::from_mut(state).cast(),
             prog,
@@ -672,38 +679,49 @@ fn call_helper(
 /// A tail call: `next` replaces the calling function in its frame, `r1` = `ctx` and every
 /// other register 0; its `r0` is the caller's.
 fn tail_call(run: &mut JitRun, next: Arc<LoadedProgram>, ctx: u64, depth: u64, pc: u64) -> u64 {
-    let data = next.engine_data(CompiledProgram::build);
-    let code = match &*data {
-        Ok(code) => code,
-        Err(_) => {
-            return run.fault(
-                pc,
-                FaultKind::HelperFailed {
-                    id: 12,
-                    reason: "the JIT could not compile the tail-called program",
-                },
-            );
-        }
-    };
+    // The target runs blinded when the caller does.
+    let blind = run.code().blind_key() != 0;
+    with_code(&next, blind, |code| match code {
+        Ok(code) => tail_call_into(run, &next, code, ctx, depth, pc),
+        Err(_) => run.fault(
+            pc,
+            FaultKind::HelperFailed {
+                id: 12,
+                reason: "the JIT could not compile the tail-called program",
+            },
+        ),
+    })
+}
+
+/// `tail_call` once the target's code is at hand.
+fn tail_call_into(
+    run: &mut JitRun,
+    next: &Arc<LoadedProgram>,
+    code: &CompiledProgram,
+    ctx: u64,
+    depth: u64,
+    pc: u64,
+) -> u64 {
     let fp = match run.enter(depth) {
         Ok(fp) => fp,
         Err(kind) => return run.fault(pc, kind),
     };
     let (state, _) = run.parts();
     let caller_index = state.current();
-    state.enter_tail_call(Arc::clone(&next));
-    let saved = (run.prog, run.code);
-    run.prog = Arc::as_ptr(&next);
+    state.enter_tail_call(Arc::clone(next));
+    let saved = (run.prog, run.code, run.blind_key);
+    run.prog = Arc::as_ptr(next);
     run.code = code;
+    run.blind_key = code.blind_key();
     run.in_regs = [0; 5];
     let entry = code.entry();
-    // SAFETY: `entry` is the finalized entry function of `code`, alive until `data` drops
-    // at the end of this function; `next` is kept alive by `data`'s owner and the run
-    // state; the signature is `JitFn`.
+    // SAFETY: `entry` is the finalized entry function of `code`, which the program's
+    // engine cache keeps alive while `next` lives (`tail_call` holds it); the signature
+    // is `JitFn`.
     let r0 = unsafe { entry(run, ctx, 0, 0, 0, 0, fp, depth) };
     // The tail-called program leaves no `r1`–`r5` to the caller (see `liveness`).
     run.ret_regs = [0; 5];
-    (run.prog, run.code) = saved;
+    (run.prog, run.code, run.blind_key) = saved;
     let (state, _) = run.parts();
     state.set_current(caller_index);
     if run.status == STATUS_OK {

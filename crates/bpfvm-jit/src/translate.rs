@@ -217,6 +217,8 @@ pub(crate) struct FunctionTranslator<'p> {
     shims: &'p Shims,
     calls: &'p CallRegs,
     entry: usize,
+    /// The constant-blinding key (0: no blinding).
+    blind_key: u64,
 }
 
 /// How an instruction leaves its block.
@@ -234,12 +236,14 @@ impl<'p> FunctionTranslator<'p> {
         shims: &'p Shims,
         calls: &'p CallRegs,
         entry: usize,
+        blind_key: u64,
     ) -> Self {
         FunctionTranslator {
             prog,
             shims,
             calls,
             entry,
+            blind_key,
         }
     }
 
@@ -330,6 +334,12 @@ impl<'p> FunctionTranslator<'p> {
         b.def_var(remaining, rem);
         let mg = b.ins().iconst(I64, MAY_GOTO_BUDGET as i64);
         b.def_var(may_goto, mg);
+        // Constant blinding: the key is loaded from the run record, so that Cranelift
+        // cannot fold `(imm ^ key) ^ key` back into `imm`.
+        let blind = (self.blind_key != 0).then(|| {
+            let key = b.ins().load(I64, trusted, run, off.blind_key);
+            (key, self.blind_key)
+        });
 
         let blocks: BTreeMap<usize, Block> =
             leaders.iter().map(|&pc| (pc, b.create_block())).collect();
@@ -354,6 +364,7 @@ impl<'p> FunctionTranslator<'p> {
             out_of_range: BTreeMap::new(),
             shims: self.shims,
             calls: self.calls,
+            blind,
             internal,
             outputs: self.calls.outputs(self.entry),
             sig_refs: BTreeMap::new(),
@@ -550,7 +561,7 @@ impl<'p> FunctionTranslator<'p> {
                     | LdDwKind::MapIdxValue => self.prog.lddw_value(pc).unwrap_or_default(),
                     _ => Insn::lddw_value(imm, next_imm),
                 };
-                let v = cx.b.ins().iconst(I64, value as i64);
+                let v = cx.imm(I64, value as i64);
                 cx.set(dst, v);
             }
             Insn::Load {
@@ -573,7 +584,7 @@ impl<'p> FunctionTranslator<'p> {
             } => {
                 let value = match src {
                     Source::Reg(r) => cx.reg(r),
-                    Source::Imm(i) => cx.b.ins().iconst(I64, i64::from(i)),
+                    Source::Imm(i) => cx.imm(I64, i64::from(i)),
                 };
                 let base = cx.reg(dst);
                 cx.store(pc, base, dst == Reg::R10, off, size, value);
@@ -606,13 +617,14 @@ impl<'p> FunctionTranslator<'p> {
                 cx.store_release(pc, base, off, size, value);
             }
             Insn::LdAbs { size, imm } => {
-                let offset = cx.b.ins().iconst(I64, i64::from(imm as u32));
+                let offset = cx.imm(I64, i64::from(imm as u32));
                 cx.ld_packet(pc, offset, size);
             }
             Insn::LdInd { size, src, imm } => {
                 let s = cx.reg(src);
                 let s = cx.b.ins().ireduce(I32, s);
-                let o = cx.b.ins().iadd_imm_s(s, i64::from(imm));
+                let k = cx.imm(I32, i64::from(imm));
+                let o = cx.b.ins().iadd(s, k);
                 let o = cx.b.ins().uextend(I64, o);
                 cx.ld_packet(pc, o, size);
             }
@@ -726,6 +738,9 @@ struct Cx<'f> {
     shims: &'f Shims,
     /// Which registers cross calls through the run record.
     calls: &'f CallRegs,
+    /// Constant blinding: the key as loaded at the function's entry, and its value at
+    /// compile time.
+    blind: Option<(Value, u64)>,
     /// Whether this function has the internal convention (fuel in and out as values).
     internal: bool,
     /// This function's outputs (stored at `exit`).
@@ -766,6 +781,29 @@ impl Cx<'_> {
 
     fn iconst(&mut self, v: i64) -> Value {
         self.b.ins().iconst(I64, v)
+    }
+
+    /// An immediate of the program (not one the JIT makes up) at type `ty` (I32 or I64):
+    /// with constant blinding, `(v ^ key) ^ key`, the first XOR done now and the second
+    /// at run time. A value that fits 32 bits (every immediate but a `lddw`'s) is blinded
+    /// with the key's low 32 bits, sign-extended, so that the blinded value still fits an
+    /// instruction's 32-bit immediate field; a wider one with the whole 64-bit key.
+    fn imm(&mut self, ty: Type, v: i64) -> Value {
+        let Some((key, k)) = self.blind else {
+            return self.b.ins().iconst(ty, v);
+        };
+        let k32 = i64::from(k as u32 as i32);
+        let (blinded, key) = if ty == I32 {
+            let key = self.b.ins().ireduce(I32, key);
+            (v ^ k32, key)
+        } else if i32::try_from(v).is_ok() {
+            let low = self.b.ins().ireduce(I32, key);
+            (v ^ k32, self.b.ins().sextend(I64, low))
+        } else {
+            (v ^ k as i64, key)
+        };
+        let blinded = self.b.ins().iconst(ty, blinded);
+        self.b.ins().bxor(blinded, key)
     }
 
     fn field_load(&mut self, offset: i32) -> Value {
@@ -888,7 +926,7 @@ impl Cx<'_> {
         let a = self.reg(dst);
         let (a, b) = match (width, src) {
             (Width::W64, Source::Reg(r)) => (a, self.reg(r)),
-            (Width::W64, Source::Imm(i)) => (a, self.iconst(i64::from(i))),
+            (Width::W64, Source::Imm(i)) => (a, self.imm(I64, i64::from(i))),
             (Width::W32, Source::Reg(r)) => {
                 let s = self.reg(r);
                 let x = self.b.ins().ireduce(I32, a);
@@ -896,7 +934,7 @@ impl Cx<'_> {
             }
             (Width::W32, Source::Imm(i)) => {
                 let x = self.b.ins().ireduce(I32, a);
-                (x, self.b.ins().iconst(I32, i64::from(i)))
+                (x, self.imm(I32, i64::from(i)))
             }
         };
         let cc = match op {
@@ -929,7 +967,7 @@ impl Cx<'_> {
                     v
                 }
             }
-            Source::Imm(i) => self.b.ins().iconst(ty, i64::from(i)),
+            Source::Imm(i) => self.imm(ty, i64::from(i)),
         }
     }
 

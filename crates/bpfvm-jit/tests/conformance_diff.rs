@@ -1,7 +1,8 @@
 //! Every `.data` test of `conformance-tests/` (the negative ones too, where bpfvm's loader
 //! accepts the program) runs on the interpreter and on the JIT over the same memory: both
 //! must give the same `r0` or the same fault (kind, pc and instruction; for a budget or
-//! cancellation fault the kind only) and leave the same memory.
+//! cancellation fault the kind only) and leave the same memory. The JIT runs twice: plain
+//! and with constant blinding.
 //!
 //! This is independent of the tests' own expectations (which `bpfvm conformance` checks):
 //! it also covers what a test does not state, such as the memory a program leaves and the
@@ -12,9 +13,10 @@ mod common;
 use std::path::PathBuf;
 
 use bpfvm_conformance::suite::{load, load_suite};
+use bpfvm_jit::Jit;
 use bpfvm_runtime::RunOptions;
 
-use common::{difference, run_both};
+use common::{difference, observe, run_both};
 
 /// Enough for every test of the suite (the longest loops run some thousands of
 /// instructions); small enough that a runaway test ends at once.
@@ -48,6 +50,12 @@ fn every_conformance_test_runs_the_same_on_the_interpreter_and_the_jit() {
         compared += 1;
         if let Some(d) = difference(&interp, &jit) {
             failures.push(format!("{}:\n{d}", test.name));
+        }
+        // And with constant blinding: the same semantics with every immediate hidden.
+        let blinded = Jit::new().with_constant_blinding();
+        let hardened = observe(&blinded, &prog, &mut case.mem.clone(), &opts);
+        if let Some(d) = difference(&interp, &hardened) {
+            failures.push(format!("{} (constant blinding):\n{d}", test.name));
         }
     }
     eprintln!(

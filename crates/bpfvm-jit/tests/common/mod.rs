@@ -48,7 +48,7 @@ impl std::fmt::Display for Observed {
     }
 }
 
-fn observe(
+pub fn observe(
     engine: &dyn Engine,
     prog: &LoadedProgram,
     buf: &mut [u8],
