@@ -323,9 +323,9 @@ fn blinding_key() -> u64 {
 }
 
 /// The native signature of the BPF function at `entry`: `JitFn` for those the runtime
-/// enters; for the others, the internal convention of `translate` (the run, `fp`, the
-/// depth, the fuel and the argument registers the function reads; `r0` and the fuel
-/// back).
+/// enters; for the others, the internal convention of `translate` (the run, the caller's
+/// `fp` and depth, the fuel and the argument registers the function reads; `r0` and the
+/// fuel back).
 pub(crate) fn function_signature(calls: &CallRegs, entry: usize, call_conv: CallConv) -> Signature {
     let mut sig = Signature::new(call_conv);
     let i64p = AbiParam::new(types::I64);

@@ -11,8 +11,8 @@
 //! code address a `lddw src=4` loads) becomes one Cranelift function, in a `JITModule`
 //! of the program's own. Those the runtime enters have the native signature
 //! `(run, r1, r2, r3, r4, r5, fp, depth) -> r0`; those only direct calls reach take an
-//! internal one, `(run, fp, depth, fuel, the argument registers they read) -> (r0,
-//! fuel)`. A liveness analysis over the whole program decides which registers must
+//! internal one, `(run, the caller's fp and depth, fuel, the argument registers they
+//! read) -> (r0, fuel)`. A liveness analysis over the whole program decides which registers must
 //! cross a call through memory to keep the interpreter's shared register file exact
 //! (for compiled code: none). The code is built on first use and cached in the program
 //! ([`LoadedProgram::engine_data`]); it is freed when the program is dropped.

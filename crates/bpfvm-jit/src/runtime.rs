@@ -492,12 +492,13 @@ pub(crate) extern "C" fn jit_ld_packet(run: *mut JitRun, offset: u64, size: u64,
     })
 }
 
-/// Makes frames `0..=depth` reachable (zeroing those reached for the first time) and
-/// returns frame `depth`'s pointer: local calls to a frame not yet ready (the code checked
-/// the depth).
-pub(crate) extern "C" fn jit_enter(run: *mut JitRun, depth: u64, pc: u64) -> u64 {
+/// A local call from a function at `caller_depth` to a frame not yet ready (the code
+/// checked the depth): makes frames `0..=caller_depth + 1` reachable (zeroing those
+/// reached for the first time) and returns the callee frame's pointer.
+pub(crate) extern "C" fn jit_enter(run: *mut JitRun, caller_depth: u64, pc: u64) -> u64 {
     guarded(run, |run| {
-        run.enter(depth).unwrap_or_else(|kind| run.fault(pc, kind))
+        run.enter(caller_depth + 1)
+            .unwrap_or_else(|kind| run.fault(pc, kind))
     })
 }
 

@@ -21,9 +21,9 @@
 //! record, so a loop's values stay in registers across the cold call. Only the first
 //! test and the plain access are laid out in the hot code; the other tests are cold.
 //!
-//! Calls: a function only direct calls reach takes the internal convention (the run,
-//! `fp`, the depth, the fuel and the argument registers it reads; `r0` and the fuel
-//! back); the others `JitFn`'s (`code.rs`). Registers cross calls through the run record
+//! Calls: a function only direct calls reach takes the internal convention (the run, the
+//! caller's `fp` and depth, the fuel and the argument registers it reads; `r0` and the
+//! fuel back); the others `JitFn`'s (`code.rs`). Registers cross calls through the run record
 //! only where `liveness` finds them readable.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -71,10 +71,12 @@ pub(crate) enum Shim {
 }
 
 impl Shim {
-    /// The shims called from inside loops (slow-path memory accesses, the fuel poll): the
-    /// code calls them through a trampoline that preserves every register, so that the
-    /// cold call does not force the loop's values out of registers.
-    pub(crate) const TRAMPOLINED: [Shim; 7] = [
+    /// The shims called on cold paths (a local call's first visit to a frame, slow-path
+    /// memory accesses, the fuel poll): the code calls them through a trampoline that
+    /// preserves every register, so that the cold call does not force the function's
+    /// values out of registers.
+    pub(crate) const TRAMPOLINED: [Shim; 8] = [
+        Shim::Enter,
         Shim::Load,
         Shim::Store,
         Shim::Atomic,
@@ -275,13 +277,16 @@ impl<'p> FunctionTranslator<'p> {
         b.seal_block(start);
         let params = b.block_params(start).to_vec();
         let internal = self.calls.internal(self.entry);
-        // `JitFn`: (run, r1–r5, fp, depth); internal: (run, fp, depth, fuel, the argument
-        // registers the function reads).
+        // `JitFn`: (run, r1–r5, fp, depth); internal: (run, the caller's fp and depth, fuel,
+        // the argument registers the function reads).
         let (run, fp, depth, fuel, args) = match (internal, &params[..]) {
             (false, &[run, r1, r2, r3, r4, r5, fp, depth]) => {
                 (run, fp, depth, None, [r1, r2, r3, r4, r5].map(Some))
             }
-            (true, &[run, fp, depth, fuel, ref passed @ ..]) => {
+            (true, &[run, caller_fp, caller_depth, fuel, ref passed @ ..]) => {
+                // This frame is just below the caller's.
+                let fp = b.ins().iadd_imm_s(caller_fp, -(STACK_FRAME_SIZE as i64));
+                let depth = b.ins().iadd_imm_s(caller_depth, 1);
                 let mut passed = passed.iter().copied();
                 let reads = self.calls.arguments(self.entry);
                 let args = std::array::from_fn(|i| {
@@ -1515,12 +1520,14 @@ impl Cx<'_> {
         // does, or has the runtime zero the frame. Then the cancellation poll, as in the
         // interpreter. A call costs no runtime visit on the hot path (nor does the return:
         // the shims set the regions' depth when they next need it).
-        let callee_depth = self.b.ins().iadd_imm_s(self.depth, 1);
+        // `depth + 1 >= frames_ready`, written as `depth >= frames_ready - 1` (never below
+        // zero: frame 0 is always ready) so that no loop-invariant `depth + 1` stays live.
         let ready = self.field_load(JitRun::OFFSETS.frames_ready);
+        let last_ready = self.b.ins().iadd_imm_s(ready, -1);
         let fresh = self
             .b
             .ins()
-            .icmp(IntCC::UnsignedGreaterThanOrEqual, callee_depth, ready);
+            .icmp(IntCC::UnsignedGreaterThanOrEqual, self.depth, last_ready);
         let cold = self.b.create_block();
         let deep = self.b.create_block();
         let prepare = self.b.create_block();
@@ -1531,10 +1538,13 @@ impl Cx<'_> {
         self.b.ins().brif(fresh, cold, &[], ready_block, &[]);
         self.b.seal_block(cold);
         self.b.switch_to_block(cold);
+        // No `depth + 1` here either (Cranelift would hoist it out of a loop and keep it
+        // in a register): the callee's depth is `MAX_CALL_FRAMES` or more when this one's
+        // is the last frame's, and `jit_enter` takes this function's depth.
         let too_deep = self.b.ins().icmp_imm_s(
             IntCC::UnsignedGreaterThanOrEqual,
-            callee_depth,
-            MAX_CALL_FRAMES as i64,
+            self.depth,
+            MAX_CALL_FRAMES as i64 - 1,
         );
         self.b.ins().brif(too_deep, deep, &[], prepare, &[]);
         self.b.seal_block(deep);
@@ -1542,17 +1552,18 @@ impl Cx<'_> {
         self.b.switch_to_block(deep);
         self.raise(RAISE_DEPTH, pc);
         self.b.switch_to_block(prepare);
+        // Through its register-preserving trampoline, as the slow paths: a plain call
+        // here would keep every value live across it in a callee-saved register.
         let pc_v = self.iconst(pc as i64);
-        self.call_shim(Shim::Enter, &[callee_depth, pc_v]);
+        self.call_slow(Shim::Enter, &[self.depth, pc_v]);
         self.check_status();
         self.b.ins().jump(ready_block, &[]);
         self.b.seal_block(ready_block);
         self.b.switch_to_block(ready_block);
         self.poll(pc);
-        // The callee's frame is just below this one.
-        let fp = self.b.ins().iadd_imm_s(self.fp, -(STACK_FRAME_SIZE as i64));
         if internal {
-            let mut args = vec![self.run, fp, callee_depth];
+            // The callee computes its own frame and depth from this function's.
+            let mut args = vec![self.run, self.fp, self.depth];
             args.push(self.b.use_var(self.remaining));
             let reads = self.calls.arguments(target);
             for i in 1..=5 {
@@ -1580,6 +1591,9 @@ impl Cx<'_> {
             self.b.switch_to_block(cont);
             self.after_call(r0, self.calls.outputs(target), Some(fuel));
         } else {
+            // The callee's frame is just below this one.
+            let fp = self.b.ins().iadd_imm_s(self.fp, -(STACK_FRAME_SIZE as i64));
+            let callee_depth = self.b.ins().iadd_imm_s(self.depth, 1);
             let [a1, a2, a3, a4, a5] = self.args();
             let inst = self
                 .b
