@@ -716,9 +716,9 @@ fn tail_call_into(
     run.blind_key = code.blind_key();
     run.in_regs = [0; 5];
     let entry = code.entry();
-    // SAFETY: `entry` is the finalized entry function of `code`, which the program's
-    // engine cache keeps alive while `next` lives (`tail_call` holds it); the signature
-    // is `JitFn`.
+    // SAFETY: `entry` is the finalized entry function of `code`, borrowed from the engine
+    // data that `with_code` (in `tail_call`) holds until this function has returned;
+    // `next` is kept alive by the caller and the run state; the signature is `JitFn`.
     let r0 = unsafe { entry(run, ctx, 0, 0, 0, 0, fp, depth) };
     // The tail-called program leaves no `r1`–`r5` to the caller (see `liveness`).
     run.ret_regs = [0; 5];
