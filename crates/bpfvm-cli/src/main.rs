@@ -273,7 +273,8 @@ struct RunArgs {
 struct ConformanceArgs {
     /// Directories (or single `.data` files) of tests; default: this repository's `conformance-tests/`.
     dirs: Vec<PathBuf>,
-    /// Run only on these engines (default: every available one).
+    /// Run only on these engines (default: interp, jit and, where bpf() works, kernel;
+    /// jit-blinded, the JIT with constant blinding, only when named).
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(ENGINE_NAMES))]
     engine: Vec<String>,
     /// Skip tests that use instructions of this conformance group (repeatable).
