@@ -14,10 +14,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bpfvm_isa::{AluOp, AtomicOp, EndianOp, JmpOp};
-use bpfvm_runtime::maps::RunGuard;
 use bpfvm_runtime::{
     CallbackRequest, Context, Fault, FaultKind, HelperContext, LoadedProgram, MAX_CALL_FRAMES,
-    MAY_GOTO_BUDGET, Regions, RunOptions, RunState, StackMemory,
+    MAY_GOTO_BUDGET, Regions, RunOptions, RunState, with_run,
 };
 
 use crate::compile::{Code, Compiled, Op};
@@ -99,77 +98,49 @@ pub(crate) fn run<T: Tracer>(
 ) -> (Result<u64, Fault>, u64) {
     let slots = prog.program().slots();
     let budget = opts.budget.unwrap_or(u64::MAX);
-    let setup_fault = |kind| (Err(Fault::at(slots, 0, kind)), 0);
+    let outcome = with_run(prog, ctx, opts, |setup| {
+        let mut m = Machine {
+            regs: [0u64; 16],
+            frames: [Frame::ENTRY; MAX_CALL_FRAMES],
+            depth: 0,
+            pc: 0,
+            remaining: budget,
+            budget,
+            mem_addr: setup.packet_addr,
+            mem_len: setup.packet_len,
+            regions: setup.regions,
+            run: setup.state,
+        };
+        m.regs[1] = setup.r1;
+        m.regs[2] = setup.r2;
+        m.regs[10] = setup.fp;
 
-    let guard = RunGuard::pin();
-    let mut run = RunState::new(prog, &guard, opts.cpu, opts.environment());
-    let mut stack = StackMemory::new();
-    let mut ctx_bytes = [0u8; 24];
-    let mut regions = Regions::new();
-    let fp = match regions.add_stack(&mut stack) {
-        Ok(fp) => fp,
-        Err(e) => return setup_fault(FaultKind::from(e)),
-    };
-    let installed = match ctx.install(prog.program_type(), &mut regions, &mut ctx_bytes) {
-        Ok(v) => v,
-        Err(kind) => return setup_fault(kind),
-    };
-    let (r1, r2, mem_addr, mem_len) = (
-        installed.r1,
-        installed.r2,
-        installed.packet_addr,
-        installed.packet_len,
-    );
-    let packet_bounds = installed.bounds;
-    if let Err(e) = regions.add_direct_values(prog) {
-        return setup_fault(FaultKind::from(e));
-    }
-
-    let mut m = Machine {
-        regs: [0u64; 16],
-        frames: [Frame::ENTRY; MAX_CALL_FRAMES],
-        depth: 0,
-        pc: 0,
-        remaining: budget,
-        budget,
-        mem_addr,
-        mem_len,
-        regions: &mut regions,
-        run: &mut run,
-    };
-    m.regs[1] = r1;
-    m.regs[2] = r2;
-    m.regs[10] = fp;
-
-    let cancel: Option<&AtomicBool> = opts.cancel.as_ref().map(|t| t.flag());
-    let result = if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
-        Err(Fault::at(slots, 0, FaultKind::Cancelled))
-    } else {
-        let mut segment = segment(
-            prog,
-            &prog.engine_data(Compiled::new),
-            &mut m,
-            cancel,
-            tracer,
-        );
-        loop {
-            match segment {
-                Segment::Done(r) => break r,
-                Segment::Switch(index) => {
-                    m.run.set_current(index);
-                    let next = m.run.program_at(index);
-                    let p: &LoadedProgram = next.as_deref().unwrap_or(prog);
-                    segment = segment_in(p, &mut m, cancel, tracer);
+        let cancel: Option<&AtomicBool> = opts.cancel.as_ref().map(|t| t.flag());
+        let result = if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            Err(Fault::at(slots, 0, FaultKind::Cancelled))
+        } else {
+            let mut segment = segment(
+                prog,
+                &prog.engine_data(Compiled::new),
+                &mut m,
+                cancel,
+                tracer,
+            );
+            loop {
+                match segment {
+                    Segment::Done(r) => break r,
+                    Segment::Switch(index) => {
+                        m.run.set_current(index);
+                        let next = m.run.program_at(index);
+                        let p: &LoadedProgram = next.as_deref().unwrap_or(prog);
+                        segment = segment_in(p, &mut m, cancel, tracer);
+                    }
                 }
             }
-        }
-    };
-    let count = m.budget - m.remaining;
-    run.cleanup(&mut regions);
-    if let (Some(bounds), Some(b)) = (packet_bounds, regions.packet_bounds()) {
-        *bounds = b;
-    }
-    (result, count)
+        };
+        (result, m.budget - m.remaining)
+    });
+    outcome.unwrap_or_else(|kind| (Err(Fault::at(slots, 0, kind)), 0))
 }
 
 fn segment_in<T: Tracer>(

@@ -74,10 +74,8 @@ mod translate;
 
 use std::sync::atomic::AtomicBool;
 
-use bpfvm_runtime::maps::RunGuard;
 use bpfvm_runtime::{
-    Context, Engine, Fault, FaultKind, LoadedProgram, Regions, RunError, RunOptions, RunState,
-    StackMemory,
+    Context, Engine, Fault, FaultKind, LoadedProgram, RunError, RunOptions, with_run,
 };
 
 pub use code::{CompiledProgram, FunctionDump};
@@ -176,8 +174,8 @@ impl Jit {
     }
 }
 
-/// One run of `prog`'s `code`: the same setup as the interpreter's (stack, context,
-/// global data), the entry function, then the same cleanup.
+/// One run of `prog`'s `code`: the interpreter's setup and cleanup ([`with_run`]) around
+/// the entry function.
 fn execute(
     prog: &LoadedProgram,
     code: &CompiledProgram,
@@ -185,55 +183,37 @@ fn execute(
     opts: &RunOptions,
 ) -> Result<u64, Fault> {
     let slots = prog.program().slots();
-    let setup_fault = |kind| Err(Fault::at(slots, 0, kind));
     let cancel: Option<&AtomicBool> = opts.cancel.as_ref().map(|t| t.flag());
     if opts.cancel.as_ref().is_some_and(|t| t.is_cancelled()) {
-        return setup_fault(FaultKind::Cancelled);
+        return Err(Fault::at(slots, 0, FaultKind::Cancelled));
     }
 
-    let guard = RunGuard::pin();
-    let mut state = RunState::new(prog, &guard, opts.cpu, opts.environment());
-    let mut stack = StackMemory::new();
-    let mut ctx_bytes = [0u8; 24];
-    let mut regions = Regions::new();
-    let fp = match regions.add_stack(&mut stack) {
-        Ok(fp) => fp,
-        Err(e) => return setup_fault(FaultKind::from(e)),
-    };
-    let installed = match ctx.install(prog.program_type(), &mut regions, &mut ctx_bytes) {
-        Ok(v) => v,
-        Err(kind) => return setup_fault(kind),
-    };
-    if let Err(e) = regions.add_direct_values(prog) {
-        return setup_fault(FaultKind::from(e));
-    }
-
-    let mut run = JitRun::new(
-        &mut regions,
-        &mut state,
-        prog,
-        code,
-        opts.budget,
-        cancel,
-        installed.packet_addr,
-        installed.packet_len,
-    );
-    let entry = code.entry();
-    // SAFETY: `entry` is the finalized entry function of `code`, which `prog`'s engine
-    // data (or this caller) keeps alive for the call; `run` points to the regions, state
-    // and program above, all alive and otherwise untouched until the call returns; the
-    // signature is `JitFn`.
-    let r0 = unsafe { entry(&mut run, installed.r1, installed.r2, 0, 0, 0, fp, 0) };
-    let ending = if run.status == STATUS_OK {
-        None
-    } else {
-        run.ending.take()
-    };
-    drop(run);
-    state.cleanup(&mut regions);
-    if let (Some(bounds), Some(b)) = (installed.bounds, regions.packet_bounds()) {
-        *bounds = b;
-    }
+    let outcome = with_run(prog, ctx, opts, |setup| {
+        let mut run = JitRun::new(
+            setup.regions,
+            setup.state,
+            prog,
+            code,
+            opts.budget,
+            cancel,
+            setup.packet_addr,
+            setup.packet_len,
+        );
+        let entry = code.entry();
+        // SAFETY: `entry` is the finalized entry function of `code`, which `prog`'s engine
+        // data (or this caller) keeps alive for the call; `run` points to the regions,
+        // state and program `with_run` set up, all alive and otherwise untouched until the
+        // call returns; the signature is `JitFn`.
+        let r0 = unsafe { entry(&mut run, setup.r1, setup.r2, 0, 0, 0, setup.fp, 0) };
+        let ending = if run.status == STATUS_OK {
+            None
+        } else {
+            run.ending.take()
+        };
+        (r0, ending)
+    });
+    // A panic resumes only now, after `with_run` has cleaned the run up.
+    let (r0, ending) = outcome.map_err(|kind| Fault::at(slots, 0, kind))?;
     match ending {
         None => Ok(r0),
         Some(Ending::Fault(f)) => Err(f),

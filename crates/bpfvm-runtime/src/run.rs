@@ -257,3 +257,60 @@ impl<'a> RunState<'a> {
 pub fn map_handle(map: &Arc<dyn Map>) -> u64 {
     Arc::as_ptr(map).cast::<u8>().addr() as u64
 }
+
+/// What a run works on, set up by [`with_run`] the same way for every engine.
+#[derive(Debug)]
+pub struct RunSetup<'r, 'a> {
+    /// The run's memory: the stack, the context, global data, and later the regions
+    /// helpers add.
+    pub regions: &'r mut Regions<'a>,
+    /// The state helpers share with the engine.
+    pub state: &'r mut RunState<'a>,
+    /// `r10` of frame 0.
+    pub fp: u64,
+    /// The program's `r1` and `r2` ([`crate::InstalledContext`]).
+    pub r1: u64,
+    /// See `r1`.
+    pub r2: u64,
+    /// The packet of legacy packet loads (`ldabs`/`ldind`): its address and length.
+    pub packet_addr: u64,
+    /// See `packet_addr`.
+    pub packet_len: u64,
+}
+
+/// Sets up a run of `prog` with `ctx` as every engine must, so that all see the same
+/// memory: pins the epoch (map values a program reads stay allocated until the run
+/// ends), creates the run state and the stack, installs the context
+/// ([`crate::Context::install`]) and the global data sections. Then calls `body` with
+/// all of it, and afterwards cleans up (spin locks still held, pending ring-buffer
+/// records) and writes the packet's bounds back into `ctx`. A setup that fails is the
+/// fault every engine reports at pc 0.
+pub fn with_run<R>(
+    prog: &LoadedProgram,
+    ctx: &mut crate::Context<'_>,
+    opts: &crate::RunOptions,
+    body: impl for<'r, 'a> FnOnce(RunSetup<'r, 'a>) -> R,
+) -> Result<R, FaultKind> {
+    let guard = RunGuard::pin();
+    let mut state = RunState::new(prog, &guard, opts.cpu, opts.environment());
+    let mut stack = crate::StackMemory::new();
+    let mut ctx_bytes = [0u8; 24];
+    let mut regions = Regions::new();
+    let fp = regions.add_stack(&mut stack).map_err(FaultKind::from)?;
+    let installed = ctx.install(prog.program_type(), &mut regions, &mut ctx_bytes)?;
+    regions.add_direct_values(prog).map_err(FaultKind::from)?;
+    let result = body(RunSetup {
+        regions: &mut regions,
+        state: &mut state,
+        fp,
+        r1: installed.r1,
+        r2: installed.r2,
+        packet_addr: installed.packet_addr,
+        packet_len: installed.packet_len,
+    });
+    state.cleanup(&mut regions);
+    if let (Some(bounds), Some(b)) = (installed.bounds, regions.packet_bounds()) {
+        *bounds = b;
+    }
+    Ok(result)
+}
