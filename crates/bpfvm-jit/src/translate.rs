@@ -577,7 +577,7 @@ impl<'p> FunctionTranslator<'p> {
                 off,
             } => {
                 let base = cx.reg(src);
-                let v = cx.load(pc, base, src == Reg::R10, off, size);
+                let v = cx.load(pc, (base, src == Reg::R10, off), size, false);
                 let v = if signed { cx.sext(v, size) } else { v };
                 cx.set(dst, v);
             }
@@ -592,7 +592,7 @@ impl<'p> FunctionTranslator<'p> {
                     Source::Imm(i) => cx.imm(I64, i64::from(i)),
                 };
                 let base = cx.reg(dst);
-                cx.store(pc, base, dst == Reg::R10, off, size, value);
+                cx.store(pc, (base, dst == Reg::R10, off), size, value, false);
             }
             Insn::Atomic {
                 size,
@@ -608,7 +608,7 @@ impl<'p> FunctionTranslator<'p> {
                 off,
             } => {
                 let base = cx.reg(src);
-                let v = cx.load_acquire(pc, base, off, size);
+                let v = cx.load(pc, (base, false, off), size, true);
                 cx.set(dst, v);
             }
             Insn::StoreRelease {
@@ -619,7 +619,7 @@ impl<'p> FunctionTranslator<'p> {
             } => {
                 let base = cx.reg(dst);
                 let value = cx.reg(src);
-                cx.store_release(pc, base, off, size, value);
+                cx.store(pc, (base, false, off), size, value, true);
             }
             Insn::LdAbs { size, imm } => {
                 let offset = cx.imm(I64, i64::from(imm as u32));
@@ -1263,17 +1263,29 @@ impl Cx<'_> {
         }
     }
 
-    /// A zero-extended load of `size` at `base + off`.
-    fn load(&mut self, pc: usize, base: Value, base_is_fp: bool, off: i16, size: Size) -> Value {
+    /// A zero-extended load of `size` at `base + off`; with `acquire`, a load-acquire:
+    /// naturally aligned and atomic, and never taken as a plain frame access.
+    fn load(
+        &mut self,
+        pc: usize,
+        (base, base_is_fp, off): (Value, bool, i16),
+        size: Size,
+        acquire: bool,
+    ) -> Value {
         let addr = self.b.ins().iadd_imm_s(base, i64::from(off));
         let bytes = size.bytes() as u64;
-        if in_frame(base_is_fp, off, size) {
+        if !acquire && in_frame(base_is_fp, off, size) {
             return self.raw_load(addr, size);
         }
+        let shim = if acquire {
+            Shim::LoadAcquire
+        } else {
+            Shim::Load
+        };
         self.checked(
-            (addr, bytes, false, false),
+            (addr, bytes, false, acquire),
             |cx, shared| {
-                if shared {
+                if shared || acquire {
                     cx.atomic_load_zx(addr, size)
                 } else {
                     cx.raw_load(addr, size)
@@ -1282,7 +1294,7 @@ impl Cx<'_> {
             |cx| {
                 let size = cx.iconst(bytes as i64);
                 let pc = cx.iconst(pc as i64);
-                cx.memory_shim(Shim::Load, &[addr, size, cx.depth, pc])
+                cx.memory_shim(shim, &[addr, size, cx.depth, pc])
             },
         )
     }
@@ -1319,25 +1331,32 @@ impl Cx<'_> {
         }
     }
 
+    /// A store of the low `size` bytes of `value` at `base + off`; with `release`, a
+    /// store-release: naturally aligned and atomic, and never taken as a plain frame
+    /// access.
     fn store(
         &mut self,
         pc: usize,
-        base: Value,
-        base_is_fp: bool,
-        off: i16,
+        (base, base_is_fp, off): (Value, bool, i16),
         size: Size,
         value: Value,
+        release: bool,
     ) {
         let addr = self.b.ins().iadd_imm_s(base, i64::from(off));
         let bytes = size.bytes() as u64;
-        if in_frame(base_is_fp, off, size) {
+        if !release && in_frame(base_is_fp, off, size) {
             self.raw_store(addr, size, value);
             return;
         }
+        let shim = if release {
+            Shim::StoreRelease
+        } else {
+            Shim::Store
+        };
         self.checked(
-            (addr, bytes, true, false),
+            (addr, bytes, true, release),
             |cx, shared| {
-                if shared {
+                if shared || release {
                     cx.atomic_store_low(addr, size, value);
                 } else {
                     cx.raw_store(addr, size, value);
@@ -1347,7 +1366,7 @@ impl Cx<'_> {
             |cx| {
                 let size = cx.iconst(bytes as i64);
                 let pc = cx.iconst(pc as i64);
-                cx.memory_shim(Shim::Store, &[addr, size, value, cx.depth, pc])
+                cx.memory_shim(shim, &[addr, size, value, cx.depth, pc])
             },
         );
     }
@@ -1413,37 +1432,6 @@ impl Cx<'_> {
             _ if op.fetches() => self.set(src, old),
             _ => {}
         }
-    }
-
-    fn load_acquire(&mut self, pc: usize, base: Value, off: i16, size: Size) -> Value {
-        let addr = self.b.ins().iadd_imm_s(base, i64::from(off));
-        let bytes = size.bytes() as u64;
-        self.checked(
-            (addr, bytes, false, true),
-            |cx, _shared| cx.atomic_load_zx(addr, size),
-            |cx| {
-                let size = cx.iconst(bytes as i64);
-                let pc = cx.iconst(pc as i64);
-                cx.memory_shim(Shim::LoadAcquire, &[addr, size, cx.depth, pc])
-            },
-        )
-    }
-
-    fn store_release(&mut self, pc: usize, base: Value, off: i16, size: Size, value: Value) {
-        let addr = self.b.ins().iadd_imm_s(base, i64::from(off));
-        let bytes = size.bytes() as u64;
-        self.checked(
-            (addr, bytes, true, true),
-            |cx, _shared| {
-                cx.atomic_store_low(addr, size, value);
-                cx.iconst(0)
-            },
-            |cx| {
-                let size = cx.iconst(bytes as i64);
-                let pc = cx.iconst(pc as i64);
-                cx.memory_shim(Shim::StoreRelease, &[addr, size, value, cx.depth, pc])
-            },
-        );
     }
 
     fn ld_packet(&mut self, pc: usize, offset: Value, size: Size) {
