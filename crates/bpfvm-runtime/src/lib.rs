@@ -2,7 +2,7 @@
 //!
 //! This crate owns the contract between a program and the engines that run it, and the
 //! execution context of one run. It does not own instruction semantics (those live in
-//! the engines: `bpfvm-interp`, later the JIT and the kernel backend).
+//! the engines: `bpfvm-interp`, `bpfvm-jit` and the kernel backend).
 //!
 //! - [`LoadedProgram`]: a validated [`bpfvm_isa::Program`] checked against its
 //!   [`ProgramType`] (map references resolved to its maps, kfunc calls to registered
@@ -14,6 +14,9 @@
 //!   refusing the program. [`RunOptions`] carries an instruction budget and
 //!   a [`CancelToken`].
 //! - [`Fault`] / [`FaultKind`]: every way a run can end abnormally, with the pc.
+//! - [`with_run`]: a run's setup and cleanup (epoch pin, [`RunState`], stack, context,
+//!   global data; spin locks and pending records afterwards), written once so that every
+//!   engine runs a program over the same memory.
 //! - [`Regions`]: the memory a run may touch (stack frames, the memory buffer, the
 //!   context with its field rules, the packet, map values) and the checked loads, stores
 //!   and atomics on it; [`StackMemory`] is the 8 × 512-byte frame stack; [`Context`] is
@@ -28,8 +31,9 @@
 //!   program type cannot resolve at load; what remains to fail at run time (unknown helper
 //!   ids, bad addresses, budgets) fails as a [`Fault`], never a panic.
 //! - **Architecture Invariant:** programs see real host addresses, and every access goes
-//!   through [`Regions`], which proves it in bounds first. The only `unsafe` code is the
-//!   access after that proof (module `memory`).
+//!   through [`Regions`], which proves it in bounds first; the access after that proof is
+//!   in module `memory`. The other `unsafe` code (map value memory, ring-buffer records,
+//!   helpers handing map values to [`Regions`]) states its reasoning in `SAFETY` comments.
 //! - A run of a program that touches no maps allocates nothing on the heap: [`Regions`]
 //!   and [`StackMemory`] live on the Rust stack of the run. Map values a run looks up go in
 //!   a ring of [`MAX_DYNAMIC_REGIONS`] allocated once, on the first one.
