@@ -528,7 +528,14 @@ impl<'p> FunctionTranslator<'p> {
                 dst,
                 src,
             } => {
-                let a = cx.reg(dst);
+                // A move does not read its destination. Reading it anyway (the operand
+                // is unused) would make the register live into the block, and a loop
+                // would carry its old value around as a block parameter for nothing.
+                let moves = matches!(
+                    op,
+                    AluOp::Mov | AluOp::MovSx8 | AluOp::MovSx16 | AluOp::MovSx32
+                );
+                let a = if moves { cx.fp } else { cx.reg(dst) };
                 let v = match width {
                     Width::W64 => cx.alu64(op, a, src),
                     Width::W32 => cx.alu32(op, a, src),
