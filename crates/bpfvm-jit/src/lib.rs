@@ -67,6 +67,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod coalesce;
 mod code;
 mod liveness;
 mod runtime;

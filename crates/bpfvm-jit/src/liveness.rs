@@ -43,7 +43,7 @@ pub(crate) const ARGS: RegSet = 0b11_1110;
 /// `r0`–`r5`: what a call defines.
 const CALL_DEFS: RegSet = 0b11_1111;
 
-fn bit(r: Reg) -> RegSet {
+pub(crate) fn bit(r: Reg) -> RegSet {
     match r.index() {
         i @ 0..=9 => 1 << i,
         _ => 0, // r10, the frame pointer: not a variable
@@ -253,7 +253,11 @@ impl Body {
 /// The registers `insn` at `pc` reads and writes (`r0`–`r9`); `reads` gives the
 /// registers a local callee may read before writing them, by its entry pc (the
 /// arguments it ignores need not be exact, nor the caller's registers it does not see).
-fn uses_defs(pc: usize, insn: Insn, reads: impl Fn(usize) -> RegSet) -> (RegSet, RegSet) {
+pub(crate) fn uses_defs(
+    pc: usize,
+    insn: Insn,
+    reads: impl Fn(usize) -> RegSet,
+) -> (RegSet, RegSet) {
     let src_bit = |s: Source| match s {
         Source::Reg(r) => bit(r),
         Source::Imm(_) => 0,

@@ -19,7 +19,12 @@
 //! Cranelift's `PreserveAll` convention (it saves what the native call clobbers; built once
 //! per process) that takes only the run pointer, the arguments being stored in the run
 //! record, so a loop's values stay in registers across the cold call. Only the first
-//! test and the plain access are laid out in the hot code; the other tests are cold.
+//! test and the plain access are laid out in the hot code; the other tests are cold. The
+//! window's bounds are read from the run record at each test (where the runtime's slow
+//! path keeps them), not kept in registers the program's values need. Where a run of
+//! accesses goes through one register (a parser's header fields), `coalesce` finds it:
+//! the whole span is tested once, after the first access, and a second copy of the code
+//! that follows (the *fast version*) makes the others without a test.
 //!
 //! Calls: a function only direct calls reach takes the internal convention (the run, the
 //! caller's `fp` and depth, the fuel and the argument registers it reads; `r0` and the
@@ -42,6 +47,7 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Module};
 
+use crate::coalesce::{Group, Groups};
 use crate::liveness::{ARGS, CALLEE_VISIBLE, CallRegs, RegSet};
 use crate::runtime::{self, JitRun, RAISE_DEPTH, RAISE_PC, STATUS_TAIL_RETURN};
 
@@ -262,8 +268,8 @@ impl<'p> FunctionTranslator<'p> {
         frontend: TargetFrontendConfig,
         dump: bool,
     ) -> Result<Option<String>, String> {
-        let program = self.prog.program();
         let (reachable, leaders) = self.explore();
+        let groups = Groups::new(self.prog.program(), &reachable, &leaders);
         let mut b = FunctionBuilder::new(func, fbc);
         let mut local_funcs = BTreeMap::new();
         for &(pc, id) in functions {
@@ -303,16 +309,6 @@ impl<'p> FunctionTranslator<'p> {
         let regs: [Variable; 10] = std::array::from_fn(|_| b.declare_var(I64));
         let remaining = b.declare_var(I64);
         let may_goto = b.declare_var(I64);
-        // The window's base and the limits this function's accesses test.
-        let used = self.window_uses(&reachable);
-        let fast: [Option<Variable>; 9] = std::array::from_fn(|i| {
-            let needed = if i == 0 {
-                used.iter().any(|&u| u)
-            } else {
-                used[i - 1]
-            };
-            needed.then(|| b.declare_var(I64))
-        });
         let trusted = MemFlagsData::trusted();
         let off = JitRun::OFFSETS;
         for (i, v) in args.into_iter().enumerate() {
@@ -363,7 +359,6 @@ impl<'p> FunctionTranslator<'p> {
             regs,
             remaining,
             may_goto,
-            fast,
             blocks,
             unwind,
             out_of_range: BTreeMap::new(),
@@ -376,40 +371,20 @@ impl<'p> FunctionTranslator<'p> {
             local_funcs,
             trampolines: tramps,
             trampoline_sig: None,
+            reachable: &reachable,
+            leaders: &leaders,
+            groups: &groups,
+            fast_version: None,
+            fast_blocks: BTreeMap::new(),
         };
-        cx.reload_fast();
         let first = cx.block_for(self.entry);
         cx.b.ins().jump(first, &[]);
 
-        // Every reachable leader, in pc order; each block runs to its terminator or to
-        // the next leader.
+        // Every reachable leader, in pc order.
         for &leader in &leaders {
             let block = cx.block_for(leader);
             cx.b.switch_to_block(block);
-            let mut pc = leader;
-            let count = self.block_len(leader, &leaders);
-            let rem = cx.b.use_var(cx.remaining);
-            let rem = cx.b.ins().iadd_imm_s(rem, -(count as i64));
-            cx.b.def_var(cx.remaining, rem);
-            loop {
-                let Some(insn) = program.get(pc) else {
-                    // Only a fall-through past the end gets here.
-                    let target = cx.block_for(pc);
-                    cx.b.ins().jump(target, &[]);
-                    break;
-                };
-                let flow = self.insn(&mut cx, pc, insn);
-                let next = pc + insn.slots();
-                if flow == Flow::Closed {
-                    break;
-                }
-                if leaders.contains(&next) || !reachable.contains(&next) {
-                    let target = cx.block_for(next);
-                    cx.b.ins().jump(target, &[]);
-                    break;
-                }
-                pc = next;
-            }
+            self.fill(&mut cx, leader, true);
         }
 
         // Fall-throughs and jumps to pcs that are not instructions: fault there.
@@ -472,31 +447,86 @@ impl<'p> FunctionTranslator<'p> {
         (reachable, leaders)
     }
 
-    /// Which window limits (`JitRun::fast_limits` indices) the function's accesses test.
-    fn window_uses(&self, reachable: &BTreeSet<usize>) -> [bool; 8] {
+    /// Fills the current block with the instructions from `pc` to the end of its BPF
+    /// block (its terminator, or the next leader): the whole block (`whole`, first
+    /// taking its instruction count from the fuel), or its rest from `pc` on.
+    fn fill(&self, cx: &mut Cx<'_>, mut pc: usize, whole: bool) {
         let program = self.prog.program();
-        let mut used = [false; 8];
-        for &pc in reachable {
-            let (size, store) = match program.get(pc) {
-                Some(Insn::Load { size, src, off, .. }) => {
-                    if in_frame(src == Reg::R10, off, size) {
-                        continue;
-                    }
-                    (size, false)
-                }
-                Some(Insn::Store { size, dst, off, .. }) => {
-                    if in_frame(dst == Reg::R10, off, size) {
-                        continue;
-                    }
-                    (size, true)
-                }
-                Some(Insn::Atomic { size, .. } | Insn::StoreRelease { size, .. }) => (size, true),
-                Some(Insn::LoadAcquire { size, .. }) => (size, false),
-                _ => continue,
-            };
-            used[limit_index(size.bytes() as u64, store)] = true;
+        let (leaders, reachable) = (cx.leaders, cx.reachable);
+        if !whole && (leaders.contains(&pc) || !reachable.contains(&pc)) {
+            // The rest is empty: on to the next block.
+            let target = cx.block_for(pc);
+            cx.b.ins().jump(target, &[]);
+            return;
         }
-        used
+        if whole {
+            let count = self.block_len(pc, leaders);
+            let rem = cx.b.use_var(cx.remaining);
+            let rem = cx.b.ins().iadd_imm_s(rem, -(count as i64));
+            cx.b.def_var(cx.remaining, rem);
+        }
+        loop {
+            let Some(insn) = program.get(pc) else {
+                // Only a fall-through past the end gets here.
+                let target = cx.block_for(pc);
+                cx.b.ins().jump(target, &[]);
+                return;
+            };
+            let flow = self.insn(cx, pc, insn);
+            let next = pc + insn.slots();
+            if flow == Flow::Closed {
+                return;
+            }
+            if leaders.contains(&next) || !reachable.contains(&next) {
+                let target = cx.block_for(next);
+                cx.b.ins().jump(target, &[]);
+                return;
+            }
+            pc = next;
+        }
+    }
+
+    /// After the leader of a coalesced group (`coalesce`), in the ordinary code: tests
+    /// the group's whole span once and, when it is inside the window, goes on in the
+    /// group's fast version, filled here (so that it is laid out right after the test),
+    /// where the members access memory directly. The current block is then the ordinary
+    /// code's. (The leader's own access, tested on its own, comes first: when its region
+    /// was not the window yet, as at a run's first access, the slow path has made it so.)
+    fn lead(&self, cx: &mut Cx<'_>, group: &Group, next: usize) {
+        let base = cx.reg(group.base);
+        let first = cx.b.ins().iadd_imm_s(base, group.lo);
+        let off = JitRun::OFFSETS;
+        let wbase = cx.field_load(off.fast_base);
+        let len = cx.field_load(off.fast_limits + 8 * limit_index(1, group.store) as i32);
+        // Both ends inside the (contiguous) window: the span is. `rel` below `len` cannot
+        // overflow when `hi - lo - 1` is added (a window is far below 2^63 bytes).
+        // (Cranelift lays out a branch's second target after it: the fast version.)
+        let rel = cx.b.ins().isub(first, wbase);
+        let first_out = cx.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, rel, len);
+        let last_test = cx.b.create_block();
+        let fast = cx.b.create_block();
+        let ordinary = cx.b.create_block();
+        cx.b.ins().brif(first_out, ordinary, &[], last_test, &[]);
+        cx.b.seal_block(last_test);
+        cx.b.switch_to_block(last_test);
+        let last = cx.b.ins().iadd_imm_s(rel, group.hi - group.lo - 1);
+        let last_out =
+            cx.b.ins()
+                .icmp(IntCC::UnsignedGreaterThanOrEqual, last, len);
+        cx.b.ins().brif(last_out, ordinary, &[], fast, &[]);
+        cx.b.seal_block(fast);
+        cx.b.seal_block(ordinary);
+
+        let outer = cx.fast_version.replace(group.leader);
+        cx.b.switch_to_block(fast);
+        self.fill(cx, next, false);
+        for &leader in &group.blocks {
+            let block = cx.block_for(leader);
+            cx.b.switch_to_block(block);
+            self.fill(cx, leader, true);
+        }
+        cx.fast_version = outer;
+        cx.b.switch_to_block(ordinary);
     }
 
     /// Instructions executed from `leader` to the end of its block.
@@ -583,8 +613,9 @@ impl<'p> FunctionTranslator<'p> {
                 src,
                 off,
             } => {
+                let direct = in_frame(src == Reg::R10, off, size) || cx.covered(pc);
                 let base = cx.reg(src);
-                let v = cx.load(pc, (base, src == Reg::R10, off), size, false);
+                let v = cx.load(pc, (base, direct, off), size, false);
                 let v = if signed { cx.sext(v, size) } else { v };
                 cx.set(dst, v);
             }
@@ -598,8 +629,9 @@ impl<'p> FunctionTranslator<'p> {
                     Source::Reg(r) => cx.reg(r),
                     Source::Imm(i) => cx.imm(I64, i64::from(i)),
                 };
+                let direct = in_frame(dst == Reg::R10, off, size) || cx.covered(pc);
                 let base = cx.reg(dst);
-                cx.store(pc, (base, dst == Reg::R10, off), size, value, false);
+                cx.store(pc, (base, direct, off), size, value, false);
             }
             Insn::Atomic {
                 size,
@@ -706,6 +738,12 @@ impl<'p> FunctionTranslator<'p> {
                 return Flow::Closed;
             }
         }
+        let groups = cx.groups;
+        if cx.fast_version.is_none()
+            && let Some(group) = groups.led_by(pc)
+        {
+            self.lead(cx, group, pc + insn.slots());
+        }
         Flow::Next
     }
 }
@@ -741,9 +779,6 @@ struct Cx<'f> {
     regs: [Variable; 10],
     remaining: Variable,
     may_goto: Variable,
-    /// Fast-path window: the base, then the limits (as `JitRun::fast_limits`), for those
-    /// the function uses.
-    fast: [Option<Variable>; 9],
     blocks: BTreeMap<usize, Block>,
     unwind: Block,
     out_of_range: BTreeMap<usize, Block>,
@@ -765,10 +800,40 @@ struct Cx<'f> {
     trampolines: BTreeMap<Shim, usize>,
     /// Their signature, imported on first use.
     trampoline_sig: Option<SigRef>,
+    /// The function's reachable pcs and block leaders.
+    reachable: &'f BTreeSet<usize>,
+    leaders: &'f BTreeSet<usize>,
+    /// Its coalesced window tests, and while a group's fast version is being filled, the
+    /// group (by leader) and the fast copies of its blocks.
+    groups: &'f Groups,
+    fast_version: Option<usize>,
+    fast_blocks: BTreeMap<usize, Block>,
 }
 
 impl Cx<'_> {
+    /// Whether the access at `pc` is a member of the group whose fast version is being
+    /// filled: its bytes were tested with the group's span.
+    fn covered(&self, pc: usize) -> bool {
+        let groups = self.groups;
+        self.fast_version
+            .and_then(|leader| groups.led_by(leader))
+            .is_some_and(|g| g.members.contains(&pc))
+    }
+
+    /// The block of the code at `pc`: in a fast version, the copy of a block it
+    /// duplicates.
     fn block_for(&mut self, pc: usize) -> Block {
+        let groups = self.groups;
+        let copied = self
+            .fast_version
+            .and_then(|leader| groups.led_by(leader))
+            .is_some_and(|g| g.blocks.contains(&pc));
+        if copied {
+            return *self
+                .fast_blocks
+                .entry(pc)
+                .or_insert_with(|| self.b.create_block());
+        }
         if let Some(&b) = self.blocks.get(&pc) {
             return b;
         }
@@ -828,20 +893,6 @@ impl Cx<'_> {
         self.b
             .ins()
             .store(MemFlagsData::trusted(), v, self.run, offset);
-    }
-
-    fn reload_fast(&mut self) {
-        let off = JitRun::OFFSETS;
-        for (i, var) in self.fast.into_iter().enumerate() {
-            let Some(var) = var else { continue };
-            let field = if i == 0 {
-                off.fast_base
-            } else {
-                off.fast_limits + 8 * (i as i32 - 1)
-            };
-            let v = self.field_load(field);
-            self.b.def_var(var, v);
-        }
     }
 
     /// Calls a shim directly; its result, or 0 for shims without one.
@@ -1133,13 +1184,9 @@ impl Cx<'_> {
     /// The fast-path test: `addr..addr+size` inside the window for this kind of access
     /// (one subtract and one compare), and for atomics naturally aligned.
     fn in_window(&mut self, addr: Value, size: u64, store: bool, aligned: bool) -> Value {
-        let (Some(base), Some(limit)) = (self.fast[0], self.fast[1 + limit_index(size, store)])
-        else {
-            // Not prepared for (an engine bug): take the slow path, which is always right.
-            return self.b.ins().iconst(types::I8, 0);
-        };
-        let base = self.b.use_var(base);
-        let limit = self.b.use_var(limit);
+        let off = JitRun::OFFSETS;
+        let base = self.field_load(off.fast_base);
+        let limit = self.field_load(off.fast_limits + 8 * limit_index(size, store) as i32);
         self.range_test(addr, base, limit, size, aligned)
     }
 
@@ -1239,7 +1286,6 @@ impl Cx<'_> {
     fn memory_shim(&mut self, shim: Shim, args: &[Value]) -> Value {
         let v = self.call_slow(shim, args);
         self.check_status();
-        self.reload_fast();
         v
     }
 
@@ -1270,18 +1316,19 @@ impl Cx<'_> {
         }
     }
 
-    /// A zero-extended load of `size` at `base + off`; with `acquire`, a load-acquire:
-    /// naturally aligned and atomic, and never taken as a plain frame access.
+    /// A zero-extended load of `size` at `base + off`, `direct` when it needs no test (in
+    /// the current frame, or covered by a coalesced test); with `acquire`, a
+    /// load-acquire: naturally aligned and atomic, and always tested.
     fn load(
         &mut self,
         pc: usize,
-        (base, base_is_fp, off): (Value, bool, i16),
+        (base, direct, off): (Value, bool, i16),
         size: Size,
         acquire: bool,
     ) -> Value {
         let addr = self.b.ins().iadd_imm_s(base, i64::from(off));
         let bytes = size.bytes() as u64;
-        if !acquire && in_frame(base_is_fp, off, size) {
+        if !acquire && direct {
             return self.raw_load(addr, size);
         }
         let shim = if acquire {
@@ -1338,20 +1385,20 @@ impl Cx<'_> {
         }
     }
 
-    /// A store of the low `size` bytes of `value` at `base + off`; with `release`, a
-    /// store-release: naturally aligned and atomic, and never taken as a plain frame
-    /// access.
+    /// A store of the low `size` bytes of `value` at `base + off`, `direct` when it needs
+    /// no test (as for `load`); with `release`, a store-release: naturally aligned and
+    /// atomic, and always tested.
     fn store(
         &mut self,
         pc: usize,
-        (base, base_is_fp, off): (Value, bool, i16),
+        (base, direct, off): (Value, bool, i16),
         size: Size,
         value: Value,
         release: bool,
     ) {
         let addr = self.b.ins().iadd_imm_s(base, i64::from(off));
         let bytes = size.bytes() as u64;
-        if !release && in_frame(base_is_fp, off, size) {
+        if !release && direct {
             self.raw_store(addr, size, value);
             return;
         }
@@ -1464,7 +1511,7 @@ impl Cx<'_> {
         }
     }
 
-    /// Takes back the budget, the fast-path window, and those of `r1`–`r5` in `outputs`
+    /// Takes back the budget and those of `r1`–`r5` in `outputs`
     /// (the others are zero, as after a helper, or dead).
     fn after_call(&mut self, r0: Value, outputs: RegSet, fuel: Option<Value>) {
         let off = JitRun::OFFSETS;
@@ -1473,7 +1520,6 @@ impl Cx<'_> {
             None => self.field_load(off.remaining),
         };
         self.b.def_var(self.remaining, rem);
-        self.reload_fast();
         for i in 0..5 {
             let v = if outputs & (1 << (i + 1)) != 0 {
                 self.field_load(off.ret_regs + 8 * i)
