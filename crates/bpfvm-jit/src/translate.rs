@@ -32,6 +32,7 @@
 //! only where `liveness` finds them readable.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 
 use bpfvm_isa::{
     AluOp, AtomicOp, CallKind, EndianOp, Insn, JmpOp, LdDwKind, Reg, Size, Source, Width,
@@ -268,8 +269,9 @@ impl<'p> FunctionTranslator<'p> {
         frontend: TargetFrontendConfig,
         dump: bool,
     ) -> Result<Option<String>, String> {
-        let (reachable, leaders) = self.explore();
+        let (reachable, leaders) = self.explore(self.entry);
         let groups = Groups::new(self.prog.program(), &reachable, &leaders);
+        let shape = Rc::new(Shape { reachable, leaders });
         let mut b = FunctionBuilder::new(func, fbc);
         let mut local_funcs = BTreeMap::new();
         for &(pc, id) in functions {
@@ -342,8 +344,11 @@ impl<'p> FunctionTranslator<'p> {
             (key, self.blind_key)
         });
 
-        let blocks: BTreeMap<usize, Block> =
-            leaders.iter().map(|&pc| (pc, b.create_block())).collect();
+        let blocks: BTreeMap<usize, Block> = shape
+            .leaders
+            .iter()
+            .map(|&pc| (pc, b.create_block()))
+            .collect();
         let unwind = b.create_block();
 
         let stack_lo = b.ins().iadd_imm_s(fp, -(STACK_FRAME_SIZE as i64));
@@ -371,8 +376,8 @@ impl<'p> FunctionTranslator<'p> {
             local_funcs,
             trampolines: tramps,
             trampoline_sig: None,
-            reachable: &reachable,
-            leaders: &leaders,
+            shape: Rc::clone(&shape),
+            inlined: Vec::new(),
             groups: &groups,
             fast_version: None,
             fast_blocks: BTreeMap::new(),
@@ -381,7 +386,7 @@ impl<'p> FunctionTranslator<'p> {
         cx.b.ins().jump(first, &[]);
 
         // Every reachable leader, in pc order.
-        for &leader in &leaders {
+        for &leader in &shape.leaders {
             let block = cx.block_for(leader);
             cx.b.switch_to_block(block);
             self.fill(&mut cx, leader, true);
@@ -410,13 +415,13 @@ impl<'p> FunctionTranslator<'p> {
         Ok(dump.then(|| func.display().to_string()))
     }
 
-    /// The pcs reachable from the entry without following calls, and the leaders among
+    /// The pcs reachable from `entry` without following calls, and the leaders among
     /// them.
-    fn explore(&self) -> (BTreeSet<usize>, BTreeSet<usize>) {
+    fn explore(&self, entry: usize) -> (BTreeSet<usize>, BTreeSet<usize>) {
         let program = self.prog.program();
         let mut reachable = BTreeSet::new();
-        let mut leaders = BTreeSet::from([self.entry]);
-        let mut work = vec![self.entry];
+        let mut leaders = BTreeSet::from([entry]);
+        let mut work = vec![entry];
         while let Some(pc) = work.pop() {
             if !reachable.insert(pc) {
                 continue;
@@ -452,7 +457,8 @@ impl<'p> FunctionTranslator<'p> {
     /// taking its instruction count from the fuel), or its rest from `pc` on.
     fn fill(&self, cx: &mut Cx<'_>, mut pc: usize, whole: bool) {
         let program = self.prog.program();
-        let (leaders, reachable) = (cx.leaders, cx.reachable);
+        let shape = cx.shape();
+        let (leaders, reachable) = (&shape.leaders, &shape.reachable);
         if !whole && (leaders.contains(&pc) || !reachable.contains(&pc)) {
             // The rest is empty: on to the next block.
             let target = cx.block_for(pc);
@@ -527,6 +533,114 @@ impl<'p> FunctionTranslator<'p> {
         }
         cx.fast_version = outer;
         cx.b.switch_to_block(ordinary);
+    }
+
+    /// The shape of the function at `target` if a call to it from the code being filled
+    /// is made inline: small (with what it calls inline), no memory access and no
+    /// `r10` (so its frame is never observed: a frame is only zeroed for whoever reads
+    /// it), no loop, no `may_goto` (its counter is per call), and no calls but inline
+    /// ones. Such a callee can only fault where its caller would: the call's depth
+    /// check and the fuel's test at the call, both made inline too. Never for a program
+    /// with callbacks, whose functions exchange every register through the run record.
+    fn inlinable(&self, cx: &Cx<'_>, target: usize) -> Option<Rc<Shape>> {
+        if self.calls.callbacks || cx.inlined.len() >= MAX_INLINE_DEPTH {
+            return None;
+        }
+        let mut size = 0;
+        self.inline_shape(target, &mut size, &mut Vec::new())
+    }
+
+    /// [`Self::inlinable`]'s test of the callee at `entry` and, recursively, of what it
+    /// calls; `size` counts the instructions inlined so far, `open` the callees being
+    /// tested (a recursive call is never inline).
+    fn inline_shape(
+        &self,
+        entry: usize,
+        size: &mut usize,
+        open: &mut Vec<usize>,
+    ) -> Option<Rc<Shape>> {
+        if open.contains(&entry) || open.len() >= MAX_INLINE_DEPTH {
+            return None;
+        }
+        let program = self.prog.program();
+        let (reachable, leaders) = self.explore(entry);
+        *size += reachable.len();
+        if *size > MAX_INLINE_INSNS || reachable.is_empty() {
+            return None;
+        }
+        open.push(entry);
+        for &pc in &reachable {
+            let insn = program.get(pc)?;
+            let ok = match insn {
+                Insn::Alu { dst, src, .. } => dst != Reg::R10 && src != Source::Reg(Reg::R10),
+                Insn::Neg { .. } | Insn::Endian { .. } | Insn::Exit => true,
+                Insn::LdDw { kind, .. } => kind != LdDwKind::Func,
+                Insn::Ja { off, .. } => branch(pc, i64::from(off)) > pc,
+                Insn::Jmp { dst, src, off, .. } => {
+                    branch(pc, i64::from(off)) > pc
+                        && dst != Reg::R10
+                        && src != Source::Reg(Reg::R10)
+                }
+                Insn::Call {
+                    kind: CallKind::Local,
+                    imm,
+                } => self
+                    .inline_shape(branch(pc, i64::from(imm)), size, open)
+                    .is_some(),
+                _ => false,
+            };
+            if !ok {
+                return None;
+            }
+        }
+        open.pop();
+        Some(Rc::new(Shape { reachable, leaders }))
+    }
+
+    /// A local call made inline: the depth check and the fuel test of the call, then the
+    /// callee's blocks, filled here, in the same register variables (BPF functions share
+    /// `r0`–`r5`), its `exit` restoring the caller's `r6`–`r9` as the call's return does.
+    /// The current block is then the continuation after the call.
+    fn inline(&self, cx: &mut Cx<'_>, pc: usize, target: usize, shape: Rc<Shape>) {
+        let level = cx.inlined.len() as i64 + 1;
+        // The callee's depth, `depth + level`, must be a frame: as `call_local`'s check.
+        let too_deep = cx.b.ins().icmp_imm_s(
+            IntCC::UnsignedGreaterThanOrEqual,
+            cx.depth,
+            MAX_CALL_FRAMES as i64 - level,
+        );
+        let deep = cx.b.create_block();
+        let ok = cx.b.create_block();
+        cx.b.set_cold_block(deep);
+        cx.b.ins().brif(too_deep, deep, &[], ok, &[]);
+        cx.b.seal_block(deep);
+        cx.b.seal_block(ok);
+        cx.b.switch_to_block(deep);
+        cx.raise(RAISE_DEPTH, pc);
+        cx.b.switch_to_block(ok);
+        cx.poll(pc);
+        let saved = [6, 7, 8, 9].map(|r| cx.b.use_var(cx.regs[r]));
+        let cont = cx.b.create_block();
+        let blocks = shape
+            .leaders
+            .iter()
+            .map(|&leader| (leader, cx.b.create_block()))
+            .collect();
+        cx.inlined.push(Inline {
+            shape: Rc::clone(&shape),
+            blocks,
+            cont,
+            saved,
+        });
+        let first = cx.block_for(target);
+        cx.b.ins().jump(first, &[]);
+        for &leader in &shape.leaders {
+            let block = cx.block_for(leader);
+            cx.b.switch_to_block(block);
+            self.fill(cx, leader, true);
+        }
+        cx.inlined.pop();
+        cx.b.switch_to_block(cont);
     }
 
     /// Instructions executed from `leader` to the end of its block.
@@ -718,7 +832,10 @@ impl<'p> FunctionTranslator<'p> {
             Insn::Call { kind, imm } => match kind {
                 CallKind::Local => {
                     let target = branch(pc, i64::from(imm));
-                    cx.call_local(pc, target);
+                    match self.inlinable(cx, target) {
+                        Some(shape) => self.inline(cx, pc, target, shape),
+                        None => cx.call_local(pc, target),
+                    }
                 }
                 CallKind::Helper => {
                     let id = cx.b.ins().iconst(I64, i64::from(imm));
@@ -734,12 +851,23 @@ impl<'p> FunctionTranslator<'p> {
                 cx.call_runtime(pc, Shim::Callx, value);
             }
             Insn::Exit => {
-                cx.exit();
+                match cx.inlined.last() {
+                    // The end of an inline callee: back to its caller.
+                    Some(inline) => {
+                        let (saved, cont) = (inline.saved, inline.cont);
+                        for (r, v) in [6, 7, 8, 9].into_iter().zip(saved) {
+                            cx.b.def_var(cx.regs[r], v);
+                        }
+                        cx.b.ins().jump(cont, &[]);
+                    }
+                    None => cx.exit(),
+                }
                 return Flow::Closed;
             }
         }
         let groups = cx.groups;
         if cx.fast_version.is_none()
+            && cx.inlined.is_empty()
             && let Some(group) = groups.led_by(pc)
         {
             self.lead(cx, group, pc + insn.slots());
@@ -801,8 +929,9 @@ struct Cx<'f> {
     /// Their signature, imported on first use.
     trampoline_sig: Option<SigRef>,
     /// The function's reachable pcs and block leaders.
-    reachable: &'f BTreeSet<usize>,
-    leaders: &'f BTreeSet<usize>,
+    shape: Rc<Shape>,
+    /// The callees being made inline, innermost last.
+    inlined: Vec<Inline>,
     /// Its coalesced window tests, and while a group's fast version is being filled, the
     /// group (by leader) and the fast copies of its blocks.
     groups: &'f Groups,
@@ -810,7 +939,35 @@ struct Cx<'f> {
     fast_blocks: BTreeMap<usize, Block>,
 }
 
+/// The pcs of a function (or of an inline callee), and its block leaders.
+struct Shape {
+    reachable: BTreeSet<usize>,
+    leaders: BTreeSet<usize>,
+}
+
+/// A callee being made inline (`FunctionTranslator::inline`).
+struct Inline {
+    shape: Rc<Shape>,
+    /// Its blocks, by leader pc.
+    blocks: BTreeMap<usize, Block>,
+    /// Where its `exit` goes: the caller's code after the call.
+    cont: Block,
+    /// The caller's `r6`–`r9`, put back at `exit`.
+    saved: [Value; 4],
+}
+
+/// The most instructions a call makes inline (with nested inline calls), and the
+/// deepest nesting.
+const MAX_INLINE_INSNS: usize = 64;
+const MAX_INLINE_DEPTH: usize = 4;
+
 impl Cx<'_> {
+    /// The pcs and leaders of the code being filled: the innermost inline callee's, or
+    /// the function's.
+    fn shape(&self) -> Rc<Shape> {
+        Rc::clone(self.inlined.last().map_or(&self.shape, |i| &i.shape))
+    }
+
     /// Whether the access at `pc` is a member of the group whose fast version is being
     /// filled: its bytes were tested with the group's span.
     fn covered(&self, pc: usize) -> bool {
@@ -823,6 +980,15 @@ impl Cx<'_> {
     /// The block of the code at `pc`: in a fast version, the copy of a block it
     /// duplicates.
     fn block_for(&mut self, pc: usize) -> Block {
+        if let Some(inline) = self.inlined.last() {
+            if let Some(&b) = inline.blocks.get(&pc) {
+                return b;
+            }
+            return *self
+                .out_of_range
+                .entry(pc)
+                .or_insert_with(|| self.b.create_block());
+        }
         let groups = self.groups;
         let copied = self
             .fast_version
