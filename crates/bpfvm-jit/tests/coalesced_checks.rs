@@ -3,19 +3,11 @@
 //! values and fault pcs computed by hand, for every memory length around the span.
 
 use bpfvm_interp::Interpreter;
-use bpfvm_isa::Program;
-use bpfvm_isa::asm::{Dialect, assemble};
 use bpfvm_jit::Jit;
-use bpfvm_runtime::{Engine, FaultKind, LoadedProgram, ProgramType, RunError, RunOptions};
+use bpfvm_runtime::{Engine, FaultKind, LoadedProgram, RunError, RunOptions};
 
-fn load(src: &str) -> LoadedProgram {
-    let slots = assemble(src, Dialect::Llvm).expect("test program assembles");
-    LoadedProgram::new(
-        Program::from_slots(slots).expect("test program decodes"),
-        ProgramType::Conformance,
-    )
-    .expect("test program loads")
-}
+mod common;
+use common::load_asm as load;
 
 /// `r0`, or the pc of the out-of-bounds access, on one engine.
 fn outcome(engine: &dyn Engine, prog: &LoadedProgram, mem: &[u8]) -> Result<u64, usize> {

@@ -5,22 +5,14 @@
 //! frame; the budget is noticed at calls.
 
 use bpfvm_interp::Interpreter;
-use bpfvm_isa::Program;
-use bpfvm_isa::asm::{Dialect, assemble};
 use bpfvm_jit::Jit;
+use bpfvm_runtime::{Engine, FaultKind, LoadedProgram, RunError, RunOptions};
+
+mod common;
+use common::load_asm as load;
 
 /// `translate.rs`'s deepest nesting of inline calls.
 const MAX_INLINE_DEPTH: usize = 4;
-use bpfvm_runtime::{Engine, FaultKind, LoadedProgram, ProgramType, RunError, RunOptions};
-
-fn load(src: &str) -> LoadedProgram {
-    let slots = assemble(src, Dialect::Llvm).expect("test program assembles");
-    LoadedProgram::new(
-        Program::from_slots(slots).expect("test program decodes"),
-        ProgramType::Conformance,
-    )
-    .expect("test program loads")
-}
 
 /// `r0`, or the fault's kind and pc, on one engine.
 fn outcome(

@@ -9,9 +9,21 @@
 #![allow(dead_code)] // each test file uses part of this module
 
 use bpfvm_interp::Interpreter;
-use bpfvm_isa::RawInsn;
+use bpfvm_isa::asm::{Dialect, assemble};
+use bpfvm_isa::{Program, RawInsn};
 use bpfvm_jit::Jit;
-use bpfvm_runtime::{Engine, Fault, FaultKind, LoadedProgram, RunError, RunOptions};
+use bpfvm_runtime::{Engine, Fault, FaultKind, LoadedProgram, ProgramType, RunError, RunOptions};
+
+/// A test program in LLVM assembler syntax, loaded with the conformance ABI (`r1` = the
+/// memory, `r2` = its length).
+pub fn load_asm(src: &str) -> LoadedProgram {
+    let slots = assemble(src, Dialect::Llvm).expect("test program assembles");
+    LoadedProgram::new(
+        Program::from_slots(slots).expect("test program decodes"),
+        ProgramType::Conformance,
+    )
+    .expect("test program loads")
+}
 
 /// What one engine did: `r0` or the fault, and the memory afterwards.
 #[derive(Debug, Clone, PartialEq, Eq)]
