@@ -69,6 +69,8 @@ pub(crate) struct Group {
 #[derive(Debug, Default)]
 pub(crate) struct Groups {
     by_leader: BTreeMap<usize, Group>,
+    /// Every leader and member.
+    grouped: BTreeSet<usize>,
 }
 
 /// A plain access that may join a group: its base, offset, size and kind.
@@ -245,7 +247,15 @@ impl Groups {
                 },
             );
         }
-        Groups { by_leader }
+        Groups {
+            by_leader,
+            grouped: taken,
+        }
+    }
+
+    /// Whether the access at `pc` is a group's leader or member.
+    pub(crate) fn in_group(&self, pc: usize) -> bool {
+        self.grouped.contains(&pc)
     }
 
     /// The group `pc` leads.

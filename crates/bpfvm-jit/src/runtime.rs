@@ -21,8 +21,8 @@
 //!   and, for callbacks, reads `r5` from `ret_regs` (every function of a program with
 //!   callbacks stores all of them).
 //! - Every shim ends by copying the last plain region [`Regions`] hit into the fast-path
-//!   window ([`JitRun::fast_base`] and [`JitRun::fast_limits`]), which the code reads at
-//!   each window test.
+//!   window ([`JitRun::fast_base`] and [`JitRun::fast_limits`]), which the code reloads
+//!   after each call (or reads at the test, for coalesced groups' accesses).
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};

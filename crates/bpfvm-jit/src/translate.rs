@@ -20,11 +20,12 @@
 //! per process) that takes only the run pointer, the arguments being stored in the run
 //! record, so a loop's values stay in registers across the cold call. Only the first
 //! test and the plain access are laid out in the hot code; the other tests are cold. The
-//! window's bounds are read from the run record at each test (where the runtime's slow
-//! path keeps them), not kept in registers the program's values need. Where a run of
-//! accesses goes through one register (a parser's header fields), `coalesce` finds it:
-//! the whole span is tested once, after the first access, and a second copy of the code
-//! that follows (the *fast version*) makes the others without a test.
+//! window's bounds are variables, reloaded from the run record after each call. Where a
+//! run of accesses goes through one register (a parser's header fields), `coalesce`
+//! finds it: the whole span is tested once, after the first access, and a second copy of
+//! the code that follows (the *fast version*) makes the others without a test. The
+//! accesses of such groups read the window's bounds from the run record at their tests
+//! instead: tested once per group, they are not worth registers held across a loop.
 //!
 //! Calls: a function only direct calls reach takes the internal convention (the run, the
 //! caller's `fp` and depth, the fuel and the argument registers it reads; `r0` and the
@@ -311,6 +312,19 @@ impl<'p> FunctionTranslator<'p> {
         let regs: [Variable; 10] = std::array::from_fn(|_| b.declare_var(I64));
         let remaining = b.declare_var(I64);
         let may_goto = b.declare_var(I64);
+        // The window's base and the limits this function's accesses test one by one,
+        // kept in variables (registers, mostly). A group's accesses (`coalesce`) and its
+        // span test read them from the run record instead: tested once per group, they
+        // are not worth registers held across a whole loop.
+        let used = self.window_uses(&shape.reachable, &groups);
+        let fast: [Option<Variable>; 9] = std::array::from_fn(|i| {
+            let needed = if i == 0 {
+                used.iter().any(|&u| u)
+            } else {
+                used[i - 1]
+            };
+            needed.then(|| b.declare_var(I64))
+        });
         let trusted = MemFlagsData::trusted();
         let off = JitRun::OFFSETS;
         for (i, v) in args.into_iter().enumerate() {
@@ -364,6 +378,7 @@ impl<'p> FunctionTranslator<'p> {
             regs,
             remaining,
             may_goto,
+            fast,
             blocks,
             unwind,
             out_of_range: BTreeMap::new(),
@@ -382,6 +397,7 @@ impl<'p> FunctionTranslator<'p> {
             fast_version: None,
             fast_blocks: BTreeMap::new(),
         };
+        cx.reload_fast();
         let first = cx.block_for(self.entry);
         cx.b.ins().jump(first, &[]);
 
@@ -501,9 +517,7 @@ impl<'p> FunctionTranslator<'p> {
     fn lead(&self, cx: &mut Cx<'_>, group: &Group, next: usize) {
         let base = cx.reg(group.base);
         let first = cx.b.ins().iadd_imm_s(base, group.lo);
-        let off = JitRun::OFFSETS;
-        let wbase = cx.field_load(off.fast_base);
-        let len = cx.field_load(off.fast_limits + 8 * limit_index(1, group.store) as i32);
+        let (wbase, len) = cx.window(1, group.store);
         // Both ends inside the (contiguous) window: the span is. `rel` below `len` cannot
         // overflow when `hi - lo - 1` is added (a window is far below 2^63 bytes).
         // (Cranelift lays out a branch's second target after it: the fast version.)
@@ -641,6 +655,37 @@ impl<'p> FunctionTranslator<'p> {
         }
         cx.inlined.pop();
         cx.b.switch_to_block(cont);
+    }
+
+    /// Which window limits (`JitRun::fast_limits` indices) the function's accesses outside
+    /// coalesced groups test.
+    fn window_uses(&self, reachable: &BTreeSet<usize>, groups: &Groups) -> [bool; 8] {
+        let program = self.prog.program();
+        let mut used = [false; 8];
+        for &pc in reachable {
+            if groups.in_group(pc) {
+                continue;
+            }
+            let (size, store) = match program.get(pc) {
+                Some(Insn::Load { size, src, off, .. }) => {
+                    if in_frame(src == Reg::R10, off, size) {
+                        continue;
+                    }
+                    (size, false)
+                }
+                Some(Insn::Store { size, dst, off, .. }) => {
+                    if in_frame(dst == Reg::R10, off, size) {
+                        continue;
+                    }
+                    (size, true)
+                }
+                Some(Insn::Atomic { size, .. } | Insn::StoreRelease { size, .. }) => (size, true),
+                Some(Insn::LoadAcquire { size, .. }) => (size, false),
+                _ => continue,
+            };
+            used[limit_index(size.bytes() as u64, store)] = true;
+        }
+        used
     }
 
     /// Instructions executed from `leader` to the end of its block.
@@ -907,6 +952,9 @@ struct Cx<'f> {
     regs: [Variable; 10],
     remaining: Variable,
     may_goto: Variable,
+    /// Fast-path window: the base, then the limits (as `JitRun::fast_limits`), for those
+    /// the function uses.
+    fast: [Option<Variable>; 9],
     blocks: BTreeMap<usize, Block>,
     unwind: Block,
     out_of_range: BTreeMap<usize, Block>,
@@ -1059,6 +1107,34 @@ impl Cx<'_> {
         self.b
             .ins()
             .store(MemFlagsData::trusted(), v, self.run, offset);
+    }
+
+    fn reload_fast(&mut self) {
+        let off = JitRun::OFFSETS;
+        for (i, var) in self.fast.into_iter().enumerate() {
+            let Some(var) = var else { continue };
+            let field = if i == 0 {
+                off.fast_base
+            } else {
+                off.fast_limits + 8 * (i as i32 - 1)
+            };
+            let v = self.field_load(field);
+            self.b.def_var(var, v);
+        }
+    }
+
+    /// The window's base and its limit for `(size, store)` accesses: from the variables
+    /// when the function keeps them, otherwise from the run record.
+    fn window(&mut self, size: u64, store: bool) -> (Value, Value) {
+        match (self.fast[0], self.fast[1 + limit_index(size, store)]) {
+            (Some(base), Some(limit)) => (self.b.use_var(base), self.b.use_var(limit)),
+            _ => {
+                let off = JitRun::OFFSETS;
+                let base = self.field_load(off.fast_base);
+                let limit = self.field_load(off.fast_limits + 8 * limit_index(size, store) as i32);
+                (base, limit)
+            }
+        }
     }
 
     /// Calls a shim directly; its result, or 0 for shims without one.
@@ -1350,9 +1426,7 @@ impl Cx<'_> {
     /// The fast-path test: `addr..addr+size` inside the window for this kind of access
     /// (one subtract and one compare), and for atomics naturally aligned.
     fn in_window(&mut self, addr: Value, size: u64, store: bool, aligned: bool) -> Value {
-        let off = JitRun::OFFSETS;
-        let base = self.field_load(off.fast_base);
-        let limit = self.field_load(off.fast_limits + 8 * limit_index(size, store) as i32);
+        let (base, limit) = self.window(size, store);
         self.range_test(addr, base, limit, size, aligned)
     }
 
@@ -1452,6 +1526,7 @@ impl Cx<'_> {
     fn memory_shim(&mut self, shim: Shim, args: &[Value]) -> Value {
         let v = self.call_slow(shim, args);
         self.check_status();
+        self.reload_fast();
         v
     }
 
@@ -1686,6 +1761,7 @@ impl Cx<'_> {
             None => self.field_load(off.remaining),
         };
         self.b.def_var(self.remaining, rem);
+        self.reload_fast();
         for i in 0..5 {
             let v = if outputs & (1 << (i + 1)) != 0 {
                 self.field_load(off.ret_regs + 8 * i)
