@@ -17,9 +17,9 @@
 //! Why a member needs no test in the fast version: the span test found
 //! `[X + lo, X + hi)` inside the plain window (writable, for stores) with `X`'s value at
 //! the leader. Fast-version code is entered only from that successful test and leaves it
-//! at any block that writes `X` or calls (those blocks are not duplicated, and the rest
-//! of the leader's block ends the fast version at such an instruction: its members are
-//! only those before it), so at a member `X` still holds that value. Regions do not move
+//! for any block that writes `X` or calls (those blocks are not duplicated; when the rest
+//! of the leader's block holds such an instruction, no member follows it and that block
+//! is the whole fast version), so at a member `X` still holds that value. Regions do not move
 //! or lose permissions during a run except through calls (a ring-buffer record ends at
 //! `bpf_ringbuf_submit`), so the member's bytes, inside the tested span, are still in a
 //! plain region that allows the access, and a direct access does what the checked
@@ -39,7 +39,7 @@ use bpfvm_isa::{Insn, Program, Reg, Size};
 use crate::liveness;
 
 /// The widest span one test covers (bytes): the headers a parser reads; a wider span
-/// would more often fail for short packets and send the leader to the ordinary code.
+/// would more often fail for short packets and send every member to the ordinary code.
 pub(crate) const MAX_SPAN: i64 = 256;
 
 /// The most instructions one group's fast version copies (the rest of the leader's
