@@ -6,7 +6,7 @@
 //! - [`program`]: structured programs that mostly terminate within the budget: bounded
 //!   loops (a counter in `r9`), forward jumps (JMP and JMP32, register and immediate),
 //!   local functions (calls only to later functions, rarely to itself, which ends in a
-//!   call-depth fault), helper 5 (the only helper of the conformance program type) and
+//!   call-depth fault; one in four made only of what the JIT makes inline), helper 5 (the only helper of the conformance program type) and
 //!   unknown helpers, `callx` of code addresses and of numbers, every ALU operation in 32
 //!   and 64 bits with div/mod/shift corner values, byte swaps, sign-extending moves and
 //!   loads, atomics (aligned and not), load-acquire/store-release, legacy packet loads,
@@ -687,9 +687,38 @@ struct Generated {
 fn program() -> impl Strategy<Value = Generated> {
     (
         prop::array::uniform5(wide_value()),
-        prop::collection::vec(prop::collection::vec(op(), 0..20), 1..=MAX_FUNCS),
+        prop::collection::vec(function(), 1..=MAX_FUNCS),
     )
         .prop_map(|(init, funcs)| Generated { init, funcs })
+}
+
+/// A function's operations: any, or (one time in four) only those of a function the JIT
+/// makes inline at its calls (`translate.rs`, `inlinable`: no memory, no loop, no
+/// helper, no `r10`), so that inline calls are common in the generated programs.
+fn function() -> impl Strategy<Value = Vec<Op>> {
+    prop_oneof![
+        3 => prop::collection::vec(op(), 0..20),
+        1 => prop::collection::vec(pure_op(), 0..12),
+    ]
+}
+
+/// An operation an inline callee may hold.
+fn pure_op() -> impl Strategy<Value = Op> {
+    op().prop_filter("an operation an inline callee may hold", |op| {
+        matches!(
+            op,
+            Op::Alu { .. }
+                | Op::SDiv { .. }
+                | Op::Neg { .. }
+                | Op::MovSx { .. }
+                | Op::End { .. }
+                | Op::LdDw { .. }
+                | Op::Jump { .. }
+                | Op::Ja { .. }
+                | Op::Call { recurse: false, .. }
+                | Op::Exit
+        )
+    })
 }
 
 /// Lays `g` out as slots: main (prologue `r6 = r1`, constants, body, `exit`), then each
