@@ -176,12 +176,18 @@ impl Groups {
                 members: BTreeSet::new(),
             };
             // The rest of the leader's block.
+            // (Every walk stops past `limit` instructions: a long block holding many
+            // accesses must not cost its length once per access.)
+            let limit = MAX_COPY.min(budget);
             let mut copy = 0;
             let mut next = pc + insn.slots();
             let mut open = !kills(pc, insn, base) && !ends_block(insn);
             while open && !leaders.contains(&next) && reachable.contains(&next) {
                 let Some(i) = program.get(next) else { break };
                 copy += 1;
+                if copy > limit {
+                    break;
+                }
                 span.offer(next, i, &taken);
                 if kills(next, i, base) {
                     open = false;
@@ -193,7 +199,6 @@ impl Groups {
                 }
             }
             let rest = copy;
-            let limit = MAX_COPY.min(budget);
             if rest > limit {
                 continue;
             }
@@ -206,10 +211,11 @@ impl Groups {
                     if Some(b) == home || blocks.contains(&b) || copied.contains(&b) {
                         continue;
                     }
-                    let Some(body) = block_body(program, b, leaders, reachable) else {
+                    let Some(body) = block_body(program, b, leaders, reachable, limit - copy)
+                    else {
                         continue;
                     };
-                    if copy + body.len() > limit || body.iter().any(|&(p, i)| kills(p, i, base)) {
+                    if body.iter().any(|&(p, i)| kills(p, i, base)) {
                         continue;
                     }
                     copy += body.len();
@@ -227,7 +233,7 @@ impl Groups {
             let copy = rest
                 + blocks
                     .iter()
-                    .filter_map(|&b| block_body(program, b, leaders, reachable))
+                    .filter_map(|&b| block_body(program, b, leaders, reachable, usize::MAX))
                     .map(|body| body.len())
                     .sum::<usize>();
             budget = budget.saturating_sub(copy);
@@ -264,12 +270,14 @@ impl Groups {
     }
 }
 
-/// The instructions of the block led by `leader` (it must be reachable).
+/// The instructions of the block led by `leader` (it must be reachable), if there are at
+/// most `cap` of them.
 fn block_body(
     program: &Program,
     leader: usize,
     leaders: &BTreeSet<usize>,
     reachable: &BTreeSet<usize>,
+    cap: usize,
 ) -> Option<Vec<(usize, Insn)>> {
     if !reachable.contains(&leader) {
         return None;
@@ -277,6 +285,9 @@ fn block_body(
     let mut body = Vec::new();
     let mut pc = leader;
     while let Some(insn) = program.get(pc) {
+        if body.len() == cap {
+            return None; // longer than `cap`
+        }
         body.push((pc, insn));
         pc += insn.slots();
         if ends_block(insn) || leaders.contains(&pc) {
@@ -317,7 +328,7 @@ fn prune(
     reachable: &BTreeSet<usize>,
 ) {
     let holds_member = |b: usize| {
-        block_body(program, b, leaders, reachable)
+        block_body(program, b, leaders, reachable, usize::MAX)
             .is_some_and(|body| body.iter().any(|(p, _)| span.members.contains(p)))
     };
     let mut keep: BTreeSet<usize> = blocks
@@ -465,6 +476,16 @@ mod tests {
             r0 = *(u64 *)(r1 + 248)
             exit";
         assert_eq!(groups(src), vec![loads(0, (0, 256), &[1], &[])]);
+        // A member more than MAX_COPY instructions after the leader is not taken.
+        let far = |n: usize| {
+            let mut src = String::from("r0 = *(u8 *)(r1 + 0)\n");
+            src.push_str(&"r2 += 1\n".repeat(n));
+            src.push_str("r0 = *(u8 *)(r1 + 1)\nexit");
+            groups(&src)
+        };
+        let members = MAX_COPY - 2; // the member itself and `exit` are copied too
+        assert_eq!(far(members), vec![loads(0, (0, 2), &[members + 1], &[])]);
+        assert_eq!(far(MAX_COPY), vec![]);
         // Accesses through r10 never group.
         let src = "r0 = *(u8 *)(r10 + 8)
             r0 = *(u8 *)(r10 + 9)
