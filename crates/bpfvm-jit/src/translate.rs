@@ -434,6 +434,13 @@ impl<'p> FunctionTranslator<'p> {
     /// The pcs reachable from `entry` without following calls, and the leaders among
     /// them.
     fn explore(&self, entry: usize) -> (BTreeSet<usize>, BTreeSet<usize>) {
+        let (reachable, leaders, _) = self.walk(entry, usize::MAX);
+        (reachable, leaders)
+    }
+
+    /// [`Self::explore`], stopping once more than `limit` pcs are found; the flag says
+    /// whether the walk finished (otherwise the sets are partial).
+    fn walk(&self, entry: usize, limit: usize) -> (BTreeSet<usize>, BTreeSet<usize>, bool) {
         let program = self.prog.program();
         let mut reachable = BTreeSet::new();
         let mut leaders = BTreeSet::from([entry]);
@@ -441,6 +448,9 @@ impl<'p> FunctionTranslator<'p> {
         while let Some(pc) = work.pop() {
             if !reachable.insert(pc) {
                 continue;
+            }
+            if reachable.len() > limit {
+                return (reachable, leaders, false);
             }
             let Some(insn) = program.get(pc) else {
                 continue; // past the end: a fault block
@@ -465,7 +475,7 @@ impl<'p> FunctionTranslator<'p> {
         // Out-of-range successors are not instructions: they get fault blocks, not code.
         leaders.retain(|&pc| program.get(pc).is_some());
         reachable.retain(|&pc| program.get(pc).is_some());
-        (reachable, leaders)
+        (reachable, leaders, true)
     }
 
     /// Fills the current block with the instructions from `pc` to the end of its BPF
@@ -577,9 +587,10 @@ impl<'p> FunctionTranslator<'p> {
             return None;
         }
         let program = self.prog.program();
-        let (reachable, leaders) = self.explore(entry);
+        // Bounded: a call site must not cost the walk of a large callee.
+        let (reachable, leaders, whole) = self.walk(entry, MAX_INLINE_INSNS);
         *size += reachable.len();
-        if *size > MAX_INLINE_INSNS || reachable.is_empty() {
+        if !whole || *size > MAX_INLINE_INSNS || reachable.is_empty() {
             return None;
         }
         open.push(entry);

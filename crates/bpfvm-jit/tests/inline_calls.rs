@@ -238,3 +238,18 @@ fn the_budget_runs_out_at_the_same_call_inline_or_not() {
     // instructions: it stops for budgets below 31; the interpreter below 32.
     assert_eq!((jit_faults, faults), (30, 31));
 }
+
+#[test]
+fn a_callee_over_64_instructions_stays_a_call() {
+    // f adds 1 to r0 `n` times: 64 instructions in all are inline, 65 are not.
+    let prog = |n: usize| {
+        let mut src = String::from("r0 = 0\ncall f\nexit\nf: ");
+        src.push_str(&"r0 += 1\n".repeat(n));
+        src.push_str("exit\n");
+        load(&src)
+    };
+    let (small, large) = (prog(63), prog(64));
+    assert!(!calls_a_function(&small) && calls_a_function(&large));
+    assert_eq!(agreed(&small, &RunOptions::new()), Ok(63));
+    assert_eq!(agreed(&large, &RunOptions::new()), Ok(64));
+}
