@@ -14,7 +14,9 @@
 //! internal one, `(run, the caller's fp and depth, fuel, the argument registers they
 //! read) -> (r0, fuel)`. A liveness analysis over the whole program decides which registers must
 //! cross a call through memory to keep the interpreter's shared register file exact
-//! (for compiled code: none). The code is built on first use and cached in the program
+//! (for compiled code: none). A small local call with no memory access and no loop is
+//! made inline instead, keeping the call's depth check and fuel test at the call's pc.
+//! The code is built on first use and cached in the program
 //! ([`LoadedProgram::engine_data`]); it is freed when the program is dropped.
 //!
 //! ## Checked mode
@@ -25,7 +27,10 @@
 //!   instructions, as other threads share it); anything else calls, through a
 //!   register-preserving trampoline built once per process, into
 //!   [`bpfvm_runtime::Regions`], which finds the region or faults exactly as the
-//!   interpreter does;
+//!   interpreter does. Where several accesses go through one unchanged register, the
+//!   first is tested as above and then the span of all of them is tested once against
+//!   the window; only when it fits does the code continue in a copy where the others
+//!   are untested (otherwise each is tested on its own, so a fault keeps its pc);
 //! - the instruction budget is counted per basic block as *fuel*: back-edges and calls
 //!   test its sign (one compare), and when it runs out the runtime checks the cancel flag
 //!   and hands out the next 65,536 instructions of the budget, or faults. So a budget or
@@ -42,8 +47,9 @@
 //! - **Architecture Invariant:** code memory is never writable and executable at once:
 //!   Cranelift's JIT module writes code into read-write pages and makes them read-execute
 //!   (`mprotect`) before any function pointer is taken.
-//! - Generated code only touches memory that the runtime proved to be inside a region of
-//!   the run, the current frame, or the run's own [`runtime::JitRun`] record.
+//! - Generated code only touches memory that a test proved to be inside a region of the
+//!   run (an inline test of the access itself, a span test covering it, or the runtime's
+//!   own check), the current frame, or the run's own `JitRun` record (`runtime.rs`).
 //! - A panic in a host helper never unwinds through generated code: the shims catch it and
 //!   the engine resumes it after the run has cleaned up.
 //!

@@ -30,7 +30,10 @@
 //! Calls: a function only direct calls reach takes the internal convention (the run, the
 //! caller's `fp` and depth, the fuel and the argument registers it reads; `r0` and the
 //! fuel back); the others `JitFn`'s (`code.rs`). Registers cross calls through the run record
-//! only where `liveness` finds them readable.
+//! only where `liveness` finds them readable. A small callee with no memory access, loop,
+//! `may_goto` or helper call is translated inline at the call instead (`inline`): the
+//! same register variables, `r6`–`r9` restored at its exit, the call's depth check and
+//! fuel test kept at the call's pc.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
