@@ -257,3 +257,43 @@ fn program_side_errors_are_the_host_side_ones() {
     ));
     assert!(matches!(a.prog_delete(&key(0)), Err(MapError::Invalid(_))));
 }
+
+/// Keys that differ in one byte are different elements, whatever the key size: 4 and 8
+/// bytes compare as one integer, other sizes byte by byte.
+#[test]
+fn keys_differing_in_one_byte_are_distinct_at_every_size() {
+    let config = MapConfig::new(1, u64::MAX);
+    for size in [1usize, 3, 4, 5, 8, 12, 16, 64] {
+        let map = create_map(&MapSpec::new(MapType::Hash, size as u32, 8, 1024), &config)
+            .expect("hash map");
+        // The zero key, and one key per byte position differing from it in that byte.
+        let mut keys = vec![vec![0u8; size]];
+        for pos in 0..size {
+            let mut k = vec![0u8; size];
+            k[pos] = 0x80;
+            keys.push(k);
+        }
+        for (i, k) in keys.iter().enumerate() {
+            map.update(k, &(i as u64).to_ne_bytes(), UPDATE_NOEXIST)
+                .unwrap_or_else(|e| panic!("size {size}, key {i}: {e:?}"));
+        }
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(
+                map.lookup(k),
+                Ok((i as u64).to_ne_bytes().to_vec()),
+                "size {size}"
+            );
+        }
+        // Deleting one leaves the others, and iteration still visits each once.
+        map.delete(&keys[1]).expect("delete");
+        assert_eq!(map.lookup(&keys[1]), Err(MapError::NotFound));
+        assert_eq!(map.lookup(&keys[0]), Ok(0u64.to_ne_bytes().to_vec()));
+        let mut seen = 0;
+        let mut cur = None;
+        while let Ok(next) = map.next_key(cur.as_deref()) {
+            seen += 1;
+            cur = Some(next);
+        }
+        assert_eq!(seen, keys.len() - 1, "size {size}");
+    }
+}
