@@ -10,8 +10,9 @@
 //! and from whoever feeds them, so a fixed hash function would let them pick colliding
 //! keys. (It is several times faster than the standard library's SipHash on short
 //! keys, and a lookup no longer walks a B-tree comparing key slices.) The table is
-//! `hashbrown`'s raw `HashTable`, so that a lookup compares 4- and 8-byte keys as one
-//! integer instead of calling `memcmp`.
+//! `hashbrown`'s raw `HashTable`, so that a lookup compares keys its own way: each entry
+//! keeps its key's first 8 bytes as an integer, and a key of up to 8 bytes is found
+//! without reading the key's own allocation or calling `memcmp`.
 
 use std::collections::BTreeSet;
 use std::hash::BuildHasher;
@@ -48,6 +49,9 @@ type Key = Arc<[u8]>;
 /// An element under its key, as the table holds it.
 #[derive(Debug)]
 struct Entry {
+    /// The key's first 8 bytes ([`head`]): compared before the key itself, whose bytes
+    /// are another allocation (a cache miss a lookup spends on every 4- or 8-byte key).
+    head: u64,
     key: Key,
     elem: Elem,
 }
@@ -55,7 +59,7 @@ struct Entry {
 /// The elements by key, and the keys in byte order.
 #[derive(Debug, Default)]
 struct Index {
-    /// What lookups use: a raw table, so that key comparison is ours (`same_key`).
+    /// What lookups use: a raw table, so that key comparison is ours ([`Probe`]).
     elems: HashTable<Entry>,
     /// The table's hash function, seeded at random per map.
     hasher: foldhash::fast::RandomState,
@@ -63,15 +67,40 @@ struct Index {
     order: BTreeSet<Key>,
 }
 
-/// Whether two keys are equal. The common key sizes compare as one integer each: a
-/// slice comparison of unknown length is a call to `memcmp`, which was a sixth of a
-/// lookup's time.
+/// A key's first 8 bytes as an integer, zero-padded when it is shorter.
 #[inline]
-fn same_key(a: &[u8], b: &[u8]) -> bool {
-    match (a.len(), b.len()) {
-        (4, 4) => a.first_chunk::<4>() == b.first_chunk::<4>(),
-        (8, 8) => a.first_chunk::<8>() == b.first_chunk::<8>(),
-        _ => a == b,
+fn head(key: &[u8]) -> u64 {
+    if let Some(first) = key.first_chunk::<8>() {
+        u64::from_le_bytes(*first)
+    } else if let Ok(word) = <[u8; 4]>::try_from(key) {
+        u64::from(u32::from_le_bytes(word))
+    } else {
+        key.iter().rev().fold(0, |w, &b| (w << 8) | u64::from(b))
+    }
+}
+
+/// A key being looked for. Keys of up to 8 bytes compare as one integer and never read
+/// the entry's key bytes; longer ones compare their first 8 bytes that way, then the
+/// rest (a slice comparison of unknown length is a call to `memcmp`, once a sixth of a
+/// lookup's time).
+struct Probe<'k> {
+    key: &'k [u8],
+    head: u64,
+}
+
+impl<'k> Probe<'k> {
+    fn new(key: &'k [u8]) -> Probe<'k> {
+        Probe {
+            key,
+            head: head(key),
+        }
+    }
+
+    #[inline]
+    fn matches(&self, e: &Entry) -> bool {
+        e.head == self.head
+            && e.key.len() == self.key.len()
+            && (self.key.len() <= 8 || e.key.get(8..) == self.key.get(8..))
     }
 }
 
@@ -89,13 +118,14 @@ impl Index {
     }
 
     fn get(&self, key: &[u8]) -> Option<&Elem> {
-        let entry = self.elems.find(self.hash(key), |e| same_key(&e.key, key))?;
+        let probe = Probe::new(key);
+        let entry = self.elems.find(self.hash(key), |e| probe.matches(e))?;
         Some(&entry.elem)
     }
 
     fn get_mut(&mut self, key: &[u8]) -> Option<&mut Elem> {
-        let hash = self.hash(key);
-        let entry = self.elems.find_mut(hash, |e| same_key(&e.key, key))?;
+        let (hash, probe) = (self.hash(key), Probe::new(key));
+        let entry = self.elems.find_mut(hash, |e| probe.matches(e))?;
         Some(&mut entry.elem)
     }
 
@@ -105,19 +135,23 @@ impl Index {
 
     /// Adds an element under a key not present.
     fn insert(&mut self, key: &[u8], elem: Elem) {
-        let key: Key = key.into();
-        self.order.insert(Arc::clone(&key));
-        let hash = self.hash(&key);
+        let hash = self.hash(key);
+        let entry = Entry {
+            head: head(key),
+            key: key.into(),
+            elem,
+        };
+        self.order.insert(Arc::clone(&entry.key));
         let hasher = &self.hasher;
         self.elems
-            .insert_unique(hash, Entry { key, elem }, |e| hasher.hash_one(&*e.key));
+            .insert_unique(hash, entry, |e| hasher.hash_one(&*e.key));
     }
 
     fn remove(&mut self, key: &[u8]) -> Option<Elem> {
-        let hash = self.hash(key);
+        let (hash, probe) = (self.hash(key), Probe::new(key));
         let (entry, _) = self
             .elems
-            .find_entry(hash, |e| same_key(&e.key, key))
+            .find_entry(hash, |e| probe.matches(e))
             .ok()?
             .remove();
         self.order.remove(key);
@@ -453,24 +487,48 @@ impl Drop for HashTabMap {
 
 #[cfg(test)]
 mod tests {
-    use super::same_key;
+    use super::{Elem, Entry, Probe, head};
+    use std::sync::atomic::AtomicU64;
+
+    fn entry(key: &[u8]) -> Entry {
+        Entry {
+            head: head(key),
+            key: key.into(),
+            elem: Elem {
+                value: super::ValueBuf::zeroed(8).unwrap(),
+                used: AtomicU64::new(0),
+            },
+        }
+    }
 
     /// The comparison itself, since distinct keys rarely share a hash and a table test
     /// would seldom reach it: every key differing from another in one byte, at every
-    /// size (the 4- and 8-byte paths included), and keys of different sizes.
+    /// size (the 4- and 8-byte heads, the byte-by-byte head, and bytes past the head),
+    /// and keys of different sizes with equal heads.
     #[test]
-    fn same_key_compares_every_byte() {
+    fn a_probe_matches_only_the_same_key() {
         for size in [0usize, 1, 3, 4, 5, 7, 8, 9, 16] {
             let zero = vec![0u8; size];
-            assert!(same_key(&zero, &zero.clone()), "size {size}");
+            assert!(Probe::new(&zero).matches(&entry(&zero)), "size {size}");
             for pos in 0..size {
                 let mut other = zero.clone();
                 other[pos] = 1;
-                assert!(!same_key(&zero, &other), "size {size}, byte {pos}");
-                assert!(!same_key(&other, &zero), "size {size}, byte {pos}");
+                assert!(
+                    !Probe::new(&zero).matches(&entry(&other)),
+                    "size {size}, byte {pos}"
+                );
+                assert!(
+                    !Probe::new(&other).matches(&entry(&zero)),
+                    "size {size}, byte {pos}"
+                );
             }
         }
-        assert!(!same_key(&[0; 4], &[0; 8]));
-        assert!(!same_key(&[0; 8], &[0; 4]));
+        assert!(!Probe::new(&[0; 4]).matches(&entry(&[0; 8])));
+        assert!(!Probe::new(&[0; 8]).matches(&entry(&[0; 4])));
+        assert!(!Probe::new(&[0; 3]).matches(&entry(&[0; 4])));
+        // The heads are little-endian: byte 0 is the low byte at every size.
+        assert_eq!(head(&[1, 2, 3, 4]), 0x0403_0201);
+        assert_eq!(head(&[1, 2, 3]), 0x03_0201);
+        assert_eq!(head(&[1, 2, 3, 4, 5, 6, 7, 8, 9]), 0x0807_0605_0403_0201);
     }
 }
