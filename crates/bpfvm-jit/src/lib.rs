@@ -76,6 +76,7 @@
 mod coalesce;
 mod code;
 mod liveness;
+mod map_calls;
 mod runtime;
 mod translate;
 

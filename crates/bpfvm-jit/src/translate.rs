@@ -37,11 +37,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use bpfvm_isa::{
     AluOp, AtomicOp, CallKind, EndianOp, Insn, JmpOp, LdDwKind, Reg, Size, Source, Width,
 };
-use bpfvm_runtime::{LoadedProgram, MAX_CALL_FRAMES, MAY_GOTO_BUDGET, STACK_FRAME_SIZE};
+use bpfvm_runtime::{LoadedProgram, MAX_CALL_FRAMES, MAY_GOTO_BUDGET, Map, STACK_FRAME_SIZE};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
     AbiParam, AtomicRmwOp, Block, BlockArg, FuncRef, Function, InstBuilder, MemFlagsData, SigRef,
@@ -54,6 +55,7 @@ use cranelift_module::{FuncId, Module};
 
 use crate::coalesce::{Group, Groups};
 use crate::liveness::{ARGS, CALLEE_VISIBLE, CallRegs, RegSet};
+use crate::map_calls;
 use crate::runtime::{self, JitRun, RAISE_DEPTH, RAISE_PC, STATUS_TAIL_RETURN};
 
 const I8: Type = types::I8;
@@ -79,6 +81,8 @@ pub(crate) enum Shim {
     Helper,
     Kfunc,
     Callx,
+    /// `bpf_map_lookup_elem` with a known map and key (`map_calls`).
+    MapLookup,
 }
 
 impl Shim {
@@ -97,7 +101,7 @@ impl Shim {
         Shim::Poll,
     ];
 
-    const ALL: [Shim; 12] = [
+    const ALL: [Shim; 13] = [
         Shim::Load,
         Shim::Store,
         Shim::Atomic,
@@ -110,6 +114,7 @@ impl Shim {
         Shim::Helper,
         Shim::Kfunc,
         Shim::Callx,
+        Shim::MapLookup,
     ];
 
     /// Parameters (all 64-bit, the run pointer first) and whether it returns a value.
@@ -122,7 +127,7 @@ impl Shim {
             Shim::Enter => (3, true),
             Shim::Raise => (3, false),
             Shim::Poll => (2, false),
-            Shim::Helper | Shim::Kfunc | Shim::Callx => (9, true),
+            Shim::Helper | Shim::Kfunc | Shim::Callx | Shim::MapLookup => (9, true),
         }
     }
 
@@ -149,6 +154,7 @@ impl Shim {
             Shim::Helper => runtime::jit_helper as *const () as usize,
             Shim::Kfunc => runtime::jit_kfunc as *const () as usize,
             Shim::Callx => runtime::jit_callx as *const () as usize,
+            Shim::MapLookup => runtime::jit_map_lookup as *const () as usize,
         }
     }
 }
@@ -275,6 +281,7 @@ impl<'p> FunctionTranslator<'p> {
     ) -> Result<Option<String>, String> {
         let (reachable, leaders) = self.explore(self.entry);
         let groups = Groups::new(self.prog.program(), &reachable, &leaders);
+        let direct_lookups = map_calls::direct_lookups(self.prog, &reachable, &leaders);
         let shape = Rc::new(Shape { reachable, leaders });
         let mut b = FunctionBuilder::new(func, fbc);
         let mut local_funcs = BTreeMap::new();
@@ -397,6 +404,7 @@ impl<'p> FunctionTranslator<'p> {
             shape: Rc::clone(&shape),
             inlined: Vec::new(),
             groups: &groups,
+            direct_lookups: &direct_lookups,
             fast_version: None,
             fast_blocks: BTreeMap::new(),
         };
@@ -896,10 +904,23 @@ impl<'p> FunctionTranslator<'p> {
                         None => cx.call_local(pc, target),
                     }
                 }
-                CallKind::Helper => {
-                    let id = cx.b.ins().iconst(I64, i64::from(imm));
-                    cx.call_runtime(pc, Shim::Helper, id);
-                }
+                CallKind::Helper => match cx.direct_lookups.get(&pc) {
+                    // `bpf_map_lookup_elem` of a known map with its key in the frame:
+                    // the map's address instead of the helper id.
+                    Some(&index) => {
+                        let map = self
+                            .prog
+                            .maps()
+                            .get(index)
+                            .map_or(0, |m| std::ptr::from_ref::<Arc<dyn Map>>(m).addr() as i64);
+                        let map = cx.b.ins().iconst(I64, map);
+                        cx.call_runtime(pc, Shim::MapLookup, map);
+                    }
+                    None => {
+                        let id = cx.b.ins().iconst(I64, i64::from(imm));
+                        cx.call_runtime(pc, Shim::Helper, id);
+                    }
+                },
                 CallKind::Kfunc => {
                     let id = cx.b.ins().iconst(I64, i64::from(imm));
                     cx.call_runtime(pc, Shim::Kfunc, id);
@@ -997,6 +1018,9 @@ struct Cx<'f> {
     /// Its coalesced window tests, and while a group's fast version is being filled, the
     /// group (by leader) and the fast copies of its blocks.
     groups: &'f Groups,
+    /// The `bpf_map_lookup_elem` calls made directly, with their map's index
+    /// (`map_calls`).
+    direct_lookups: &'f BTreeMap<usize, usize>,
     fast_version: Option<usize>,
     fast_blocks: BTreeMap<usize, Block>,
 }

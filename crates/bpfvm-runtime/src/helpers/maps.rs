@@ -5,7 +5,7 @@ use bpfvm_abi::MapType;
 use super::builtin::{BuiltinHelper, all};
 use super::{HelperContext, HelperFn};
 use crate::run::RunState;
-use crate::{FaultKind, RegionKind};
+use crate::{FaultKind, Map, RegionKind, Regions};
 
 const fn h(id: u32, name: &'static str, func: HelperFn) -> BuiltinHelper {
     BuiltinHelper {
@@ -77,17 +77,35 @@ fn map_lookup_elem(ctx: &mut HelperContext<'_, '_>, a: [u64; 5]) -> Result<u64, 
         let inner = map.lookup_inner(key);
         return Ok(inner.map_or(0, |m| ctx.run.acquire(m)));
     }
+    // SAFETY: the map is one of the run's (`RunState::map`), alive until the run ends.
+    Ok(unsafe { lookup_in_run(run, ctx.regions, map, key) })
+}
+
+/// What `bpf_map_lookup_elem` does once it holds the map and the key: finds the value
+/// under the run's guard and adds it to the run's regions; returns its address, or 0 when
+/// the key is absent. For maps of values (a map of maps returns an inner map instead).
+/// Engines that resolve the map and read the key themselves call this directly (the
+/// JIT, for a map the program names with `lddw` and a key in the current frame) and stay
+/// exactly the helper.
+///
+/// # Safety
+/// `map` must stay alive until the run ends: a map of one of the run's programs, or one
+/// the run acquired, as [`RunState::map`] returns.
+pub unsafe fn lookup_in_run(
+    run: &RunState<'_>,
+    regions: &mut Regions<'_>,
+    map: &dyn Map,
+    key: &[u8],
+) -> u64 {
     let Some(v) = map.lookup_value(key, run.cpu, run.guard) else {
-        return Ok(0);
+        return 0;
     };
     // SAFETY: the value was found under the run's guard, which outlives the run's
-    // regions, so its memory stays allocated for them even if it is deleted or the map
-    // dropped (the maps' reclamation invariant); programs, other runs and the host
-    // access map values only atomically (the maps' access invariant).
-    Ok(unsafe {
-        ctx.regions
-            .add_shared(RegionKind::MapValue, v.as_ptr(), v.len(), v.is_writable())
-    })
+    // regions, so its memory stays allocated for them even if it is deleted (the maps'
+    // reclamation invariant), and the map outlives the run (this function's contract);
+    // programs, other runs and the host access map values only atomically (the maps'
+    // access invariant).
+    unsafe { regions.add_shared(RegionKind::MapValue, v.as_ptr(), v.len(), v.is_writable()) }
 }
 
 fn map_update_elem(ctx: &mut HelperContext<'_, '_>, a: [u64; 5]) -> Result<u64, FaultKind> {

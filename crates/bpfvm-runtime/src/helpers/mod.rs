@@ -27,6 +27,7 @@ use crate::{FaultKind, ProgramType, Regions};
 
 pub use builtin::{BUILTIN_HELPERS, BuiltinHelper};
 pub use control::MAX_LOOPS;
+pub use maps::lookup_in_run;
 pub use packet::{ETH_HLEN, XDP_META_MAX, XDP_PACKET_HEADROOM, XDP_SHARED_INFO};
 
 /// What a helper sees of the run.
@@ -130,6 +131,17 @@ impl Helper {
             proto,
             func: HelperImpl::Host(Arc::new(func)),
         }
+    }
+
+    /// Whether this is bpfvm's own implementation of its id (the [`BUILTIN_HELPERS`]
+    /// entry), whose exact behaviour an engine may then reproduce without calling it.
+    pub fn is_builtin(&self) -> bool {
+        let HelperImpl::Native(func) = self.func else {
+            return false;
+        };
+        BUILTIN_HELPERS
+            .iter()
+            .any(|b| b.id == self.id && std::ptr::fn_addr_eq(b.func, func))
     }
 
     /// Calls it.

@@ -1,0 +1,153 @@
+//! `bpf_map_lookup_elem` made directly by the JIT (a map named by `lddw`, the key in the
+//! current frame: `map_calls.rs`) against the interpreter, which always calls the helper,
+//! and against hand-computed values: what the lookup returns, what a write through the
+//! value does to the map, a read-only value's fault, a replaced helper 1, and a key the
+//! JIT cannot place (in the caller's frame), which keeps the helper call.
+
+mod common;
+
+use std::sync::Arc;
+
+use bpfvm_abi::F_RDONLY_PROG;
+use bpfvm_isa::Program;
+use bpfvm_isa::asm::{Dialect, assemble};
+use bpfvm_runtime::maps::{Map, MapConfig, MapSpec, MapType, create_map};
+use bpfvm_runtime::{FaultKind, Helper, HelperRegistry, LoadedProgram, ProgramType, RunOptions};
+use common::{Ended, Observed, difference, run_both_with};
+
+const KIND: ProgramType = ProgramType::Kernel(bpfvm_abi::ProgramType::SocketFilter);
+
+fn load(src: &str, map: &Arc<dyn Map>, helpers: HelperRegistry) -> LoadedProgram {
+    let slots = assemble(src, Dialect::Llvm).expect("test program assembles");
+    let program = Program::from_slots(slots).expect("test program decodes");
+    LoadedProgram::with_maps(program, KIND, Arc::new(helpers), vec![Arc::clone(map)])
+        .expect("test program loads")
+}
+
+/// A map of `spec` with keys `0..8` (as `key_size`-byte little-endian numbers; arrays
+/// have them all) holding `100 + key` in their first 8 bytes.
+fn filled(spec: &MapSpec) -> Arc<dyn Map> {
+    let map: Arc<dyn Map> = Arc::from(create_map(spec, &MapConfig::new(2, 1 << 24)).expect("map"));
+    for k in 0..8u64 {
+        let mut value = vec![0; map.value_len()];
+        value[..8].copy_from_slice(&(100 + k).to_le_bytes());
+        map.update(&key(spec, k), &value, 0).expect("fill");
+    }
+    map
+}
+
+fn key(spec: &MapSpec, k: u64) -> Vec<u8> {
+    k.to_le_bytes()
+        .into_iter()
+        .chain(std::iter::repeat(0))
+        .take(spec.key_size as usize)
+        .collect()
+}
+
+/// Runs `src` on both engines over a fresh copy of `spec`'s filled map each time; returns
+/// both observations, the map's value under key 5 (first 8 bytes) after each run being
+/// the snapshot.
+fn run(src: &str, spec: &MapSpec, helpers: impl Fn() -> HelperRegistry) -> (Observed, Observed) {
+    let map = filled(spec);
+    let prog = load(src, &map, helpers());
+    let reset = || {
+        let mut value = vec![0; map.value_len()];
+        value[..8].copy_from_slice(&105u64.to_le_bytes());
+        map.update(&key(spec, 5), &value, 0).expect("reset");
+    };
+    let snapshot = || map.lookup(&key(spec, 5)).expect("key 5")[..8].to_vec();
+    let opts = RunOptions::new().with_budget(10_000);
+    let (interp, jit) = run_both_with(&prog, &[0; 16], &opts, &reset, &snapshot);
+    if let Some(d) = difference(&interp, &jit) {
+        panic!("{d}\n{src}");
+    }
+    (interp, jit)
+}
+
+/// Looks up key `k` (stored at `r10 - 16`, the key's size from the map) into `r0`.
+fn lookup(store: &str, k: u64) -> String {
+    format!("{store} = {k}\nr2 = r10\nr2 += -16\nr1 = map[idx:0]\ncall 1\n")
+}
+
+#[test]
+fn direct_lookups_give_the_helpers_values_in_every_map_of_values() {
+    let specs = [
+        (MapSpec::new(MapType::Hash, 4, 8, 16), "*(u32 *)(r10 - 16)"),
+        (MapSpec::new(MapType::Hash, 8, 8, 16), "*(u64 *)(r10 - 16)"),
+        (MapSpec::new(MapType::LruHash, 4, 8, 16), "*(u32 *)(r10 - 16)"),
+        (MapSpec::new(MapType::PercpuHash, 4, 8, 16), "*(u32 *)(r10 - 16)"),
+        (MapSpec::new(MapType::Array, 4, 8, 8), "*(u32 *)(r10 - 16)"),
+        (MapSpec::new(MapType::PercpuArray, 4, 16, 8), "*(u32 *)(r10 - 16)"),
+    ];
+    for (spec, store) in specs {
+        // r6 = value(3) + value(7) + (key 12 missing ? 1000 : 0); value(5) = 999.
+        let src = format!(
+            "r6 = 0\n{l3}if r0 == 0 goto +2\nr1 = *(u64 *)(r0 + 0)\nr6 += r1\n\
+             {l7}if r0 == 0 goto +2\nr1 = *(u64 *)(r0 + 0)\nr6 += r1\n\
+             {l12}if r0 != 0 goto +1\nr6 += 1000\n\
+             {l5}if r0 == 0 goto +1\n*(u64 *)(r0 + 0) = 999\n\
+             r0 = r6\nexit\n",
+            l3 = lookup(store, 3),
+            l7 = lookup(store, 7),
+            l12 = lookup(store, 12),
+            l5 = lookup(store, 5),
+        );
+        let (interp, jit) = run(&src, &spec, || HelperRegistry::for_program_type(KIND));
+        assert_eq!(jit.result, Ok(103 + 107 + 1000), "{:?}", spec.map_type);
+        assert_eq!(jit.maps, 999u64.to_le_bytes(), "{:?}", spec.map_type);
+        assert_eq!(interp, jit);
+    }
+}
+
+#[test]
+fn a_value_read_only_for_programs_faults_at_the_same_store() {
+    // An array: its values stay in place across the test's resets (a hash update makes
+    // a new element), so the fault's address is the same number on both engines.
+    let mut spec = MapSpec::new(MapType::Array, 4, 8, 8);
+    spec.flags = F_RDONLY_PROG;
+    // pc: 0 store, 1-2 r2, 3-4 lddw, 5 call, 6 branch, 7 the store through r0.
+    let src = format!(
+        "{}if r0 == 0 goto +1\n*(u64 *)(r0 + 0) = 1\nr0 = 0\nexit\n",
+        lookup("*(u32 *)(r10 - 16)", 5)
+    );
+    let (_, jit) = run(&src, &spec, || HelperRegistry::for_program_type(KIND));
+    let Err(Ended::Fault(fault)) = jit.result else {
+        panic!("expected a fault, got {jit}");
+    };
+    assert_eq!(fault.pc, 7);
+    assert!(
+        matches!(fault.kind, FaultKind::OutOfBounds { write: true, size: 8, .. }),
+        "{fault}"
+    );
+    assert_eq!(jit.maps, 105u64.to_le_bytes());
+}
+
+#[test]
+fn a_helper_1_of_the_host_is_the_one_called() {
+    let spec = MapSpec::new(MapType::Hash, 4, 8, 16);
+    let helpers = || {
+        let mut registry = HelperRegistry::for_program_type(KIND);
+        // The host's own lookup: the key's first byte times 2, whatever the map.
+        let mine = Helper::host(1, "host_lookup", None, |ctx, args| {
+            let mut first = [0u8];
+            ctx.regions.read_bytes(args[1], &mut first)?;
+            Ok(u64::from(first[0]) * 2)
+        });
+        registry.register(mine).expect("id 1");
+        registry
+    };
+    let src = format!("{}exit\n", lookup("*(u32 *)(r10 - 16)", 21));
+    let (_, jit) = run(&src, &spec, helpers);
+    assert_eq!(jit.result, Ok(42));
+}
+
+#[test]
+fn a_key_in_the_callers_frame_goes_through_the_helper() {
+    let spec = MapSpec::new(MapType::Hash, 4, 8, 16);
+    // The caller stores key 6 and passes its address; the callee looks it up (its `r2`
+    // comes from its caller: unknown to the callee's translation) and returns the value.
+    let src = "*(u32 *)(r10 - 4) = 6\nr2 = r10\nr2 += -4\ncall get\nexit\n\
+               get:\nr1 = map[idx:0]\ncall 1\nif r0 == 0 goto +1\nr0 = *(u64 *)(r0 + 0)\nexit\n";
+    let (_, jit) = run(src, &spec, || HelperRegistry::for_program_type(KIND));
+    assert_eq!(jit.result, Ok(106));
+}
