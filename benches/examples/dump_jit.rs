@@ -1,9 +1,11 @@
 //! Prints what bpfvm's JIT makes of one `--bench engines` program (Cranelift IR and the
 //! machine code, per BPF function): for finding where a JIT run spends its time.
 //!
-//! `cargo run -p bpfvm-benches --example dump_jit -- sum_loop_1e5 [ir|asm]`
+//! `cargo run -p bpfvm-benches --example dump_jit -- sum_loop_1e5 [ir|asm]`; also
+//! `map_lookups_N`: the map-lookup program of `--bench maps` with N lookups.
 
 use bpfvm_benches::engines::programs;
+use bpfvm_benches::maps::{filled_hash, hash_lookup_source, load};
 use bpfvm_isa::Program;
 use bpfvm_jit::Jit;
 use bpfvm_runtime::{LoadedProgram, ProgramType};
@@ -12,13 +14,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let name = args.next().unwrap_or_else(|| "sum_loop_1e5".into());
     let what = args.next().unwrap_or_else(|| "asm".into());
+    if let Some(n) = name.strip_prefix("map_lookups_") {
+        let source = hash_lookup_source(n.parse()?);
+        println!("{source}");
+        return print(&load(&source, vec![filled_hash()?])?, &what);
+    }
     let Some(p) = programs().into_iter().find(|p| p.name == name) else {
         let names: Vec<_> = programs().iter().map(|p| p.name).collect();
         return Err(format!("no program {name}; the programs: {names:?}").into());
     };
     println!("{}", p.source());
     let prog = LoadedProgram::new(Program::from_slots(p.slots()?)?, ProgramType::Conformance)?;
-    for f in Jit::new().dump(&prog)? {
+    print(&prog, &what)
+}
+
+fn print(prog: &LoadedProgram, what: &str) -> Result<(), Box<dyn std::error::Error>> {
+    for f in Jit::new().dump(prog)? {
         println!("; function at pc {}", f.entry);
         println!("{}", if what == "ir" { &f.ir } else { &f.asm });
     }
