@@ -74,10 +74,19 @@ fn direct_lookups_give_the_helpers_values_in_every_map_of_values() {
     let specs = [
         (MapSpec::new(MapType::Hash, 4, 8, 16), "*(u32 *)(r10 - 16)"),
         (MapSpec::new(MapType::Hash, 8, 8, 16), "*(u64 *)(r10 - 16)"),
-        (MapSpec::new(MapType::LruHash, 4, 8, 16), "*(u32 *)(r10 - 16)"),
-        (MapSpec::new(MapType::PercpuHash, 4, 8, 16), "*(u32 *)(r10 - 16)"),
+        (
+            MapSpec::new(MapType::LruHash, 4, 8, 16),
+            "*(u32 *)(r10 - 16)",
+        ),
+        (
+            MapSpec::new(MapType::PercpuHash, 4, 8, 16),
+            "*(u32 *)(r10 - 16)",
+        ),
         (MapSpec::new(MapType::Array, 4, 8, 8), "*(u32 *)(r10 - 16)"),
-        (MapSpec::new(MapType::PercpuArray, 4, 16, 8), "*(u32 *)(r10 - 16)"),
+        (
+            MapSpec::new(MapType::PercpuArray, 4, 16, 8),
+            "*(u32 *)(r10 - 16)",
+        ),
     ];
     for (spec, store) in specs {
         // r6 = value(3) + value(7) + (key 12 missing ? 1000 : 0); value(5) = 999.
@@ -116,7 +125,14 @@ fn a_value_read_only_for_programs_faults_at_the_same_store() {
     };
     assert_eq!(fault.pc, 7);
     assert!(
-        matches!(fault.kind, FaultKind::OutOfBounds { write: true, size: 8, .. }),
+        matches!(
+            fault.kind,
+            FaultKind::OutOfBounds {
+                write: true,
+                size: 8,
+                ..
+            }
+        ),
         "{fault}"
     );
     assert_eq!(jit.maps, 105u64.to_le_bytes());
