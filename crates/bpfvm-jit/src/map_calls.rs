@@ -5,9 +5,11 @@
 //! the map among the run's by its handle, and the key's region. When, at the call, `r1`
 //! holds a map this program named with `lddw` and `r2` points at a key inside the current
 //! frame (`r10 + off`, the whole key below `r10`), both known from the straight-line code
-//! before the call, the JIT passes the map and the key's address straight to
-//! `runtime::jit_map_lookup`. The kernel does the same for a map its verifier knows at a
-//! call (`do_misc_fixups` turns the helper call into a call of the map's own lookup).
+//! before the call, the JIT passes the map's index and the key's address straight to
+//! `runtime::jit_map_lookup` (which still checks both, and calls the helper should
+//! either be other than found here). The kernel does the same for a map its verifier
+//! knows at a call (`do_misc_fixups` turns the helper call into a call of the map's own
+//! lookup).
 //!
 //! The result is exactly the helper's: only where helper 1 is bpfvm's own
 //! (`Helper::is_builtin`) and the map holds values (a map of maps returns an inner map

@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bpfvm_isa::AtomicOp;
 use bpfvm_runtime::{
     CallbackRequest, Fault, FaultKind, Helper, HelperContext, HelperRegistry, LoadedProgram,
-    MAX_CALL_FRAMES, Map, RegionKind, Regions, RunState, lookup_in_run,
+    MAX_CALL_FRAMES, RegionKind, Regions, RunState, lookup_in_run,
 };
 
 use crate::code::{CompiledProgram, JitFn, with_code};
@@ -613,36 +613,43 @@ fn call_by_id(
     call_helper(run, helper, id, args, depth, pc)
 }
 
-/// `bpf_map_lookup_elem` made directly (`map_calls`): `map` is the address of the
-/// `Arc<dyn Map>` in the running program's map list, `key` the host address of the key in
-/// the current frame. What the helper does, without finding the helper, the map or the
-/// key's region: the same [`lookup_in_run`].
+/// `bpf_map_lookup_elem` made directly (`map_calls`): `map` is the index of the map `r1`
+/// holds in the running program's map list, `key` the address of the key, which the
+/// translator found in the current frame. What the helper does, without finding the
+/// helper, the map by its handle or the key's region: the same [`lookup_in_run`]. Should
+/// either not be what the translator said, the helper is called as usual.
 #[allow(clippy::too_many_arguments)]
 pub(crate) extern "C" fn jit_map_lookup(
     run: *mut JitRun,
     map: u64,
-    _r1: u64,
+    r1: u64,
     key: u64,
-    _r3: u64,
-    _r4: u64,
-    _r5: u64,
-    _depth: u64,
-    _pc: u64,
+    r3: u64,
+    r4: u64,
+    r5: u64,
+    depth: u64,
+    pc: u64,
 ) -> u64 {
     guarded(run, |run| {
-        // SAFETY: the translator embedded the address of an element of the compiled
-        // program's `maps()`; that program is the one running (code runs only as its own
-        // program), alive for the whole run, and its map list never changes.
-        let map: &Arc<dyn Map> = unsafe { &*std::ptr::with_exposed_provenance(map as usize) };
-        let size = map.spec().key_size as usize;
-        // SAFETY: the translator proved `key..key + size` inside the current frame
-        // (`r2 = r10 + off`, `-512 <= off <= -size`): stack memory of this run, allocated
-        // and initialized (frames are zeroed before first use) for the whole call. Nothing
-        // writes it while the slice lives: the lookup touches the map and the region
-        // table, never the stack, and no other thread has this run's stack.
-        let key = unsafe {
-            std::slice::from_raw_parts(std::ptr::with_exposed_provenance::<u8>(key as usize), size)
+        let prog = run.prog;
+        // SAFETY: see `JitRun::prog`; a separate borrow so the map can be used while the
+        // run is. Code runs only as its own program, so this is the list the translator
+        // took the index from.
+        let map = usize::try_from(map)
+            .ok()
+            .and_then(|i| unsafe { &*prog }.maps().get(i));
+        let found = map.and_then(|map| {
+            let size = map.spec().key_size as usize;
+            Some((map, run.regions().stack_ptr(key, size)?, size))
+        });
+        let Some((map, key, size)) = found else {
+            let args = [r1, key, r3, r4, r5];
+            return call_by_id(run, HelperRegistry::get, 1, args, depth, pc);
         };
+        // SAFETY: `stack_ptr` checked the bytes are initialized stack memory, which only
+        // this run writes; the slice ends with this call, before the program runs on, and
+        // the lookup below touches the map and the region table, never the stack.
+        let key = unsafe { std::slice::from_raw_parts(key, size) };
         run.ret_regs = [0; 5];
         let (state, regions) = run.parts();
         // SAFETY: `map` is one of the running program's maps, alive until the run ends.

@@ -37,12 +37,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
-use std::sync::Arc;
 
 use bpfvm_isa::{
     AluOp, AtomicOp, CallKind, EndianOp, Insn, JmpOp, LdDwKind, Reg, Size, Source, Width,
 };
-use bpfvm_runtime::{LoadedProgram, MAX_CALL_FRAMES, MAY_GOTO_BUDGET, Map, STACK_FRAME_SIZE};
+use bpfvm_runtime::{LoadedProgram, MAX_CALL_FRAMES, MAY_GOTO_BUDGET, STACK_FRAME_SIZE};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
     AbiParam, AtomicRmwOp, Block, BlockArg, FuncRef, Function, InstBuilder, MemFlagsData, SigRef,
@@ -906,14 +905,9 @@ impl<'p> FunctionTranslator<'p> {
                 }
                 CallKind::Helper => match cx.direct_lookups.get(&pc) {
                     // `bpf_map_lookup_elem` of a known map with its key in the frame:
-                    // the map's address instead of the helper id.
+                    // the map's index instead of the helper id.
                     Some(&index) => {
-                        let map = self
-                            .prog
-                            .maps()
-                            .get(index)
-                            .map_or(0, |m| std::ptr::from_ref::<Arc<dyn Map>>(m).addr() as i64);
-                        let map = cx.b.ins().iconst(I64, map);
+                        let map = cx.b.ins().iconst(I64, index as i64);
                         cx.call_runtime(pc, Shim::MapLookup, map);
                     }
                     None => {

@@ -622,6 +622,21 @@ impl<'a> Regions<'a> {
         Ok(self.activate_frames(depth))
     }
 
+    /// A pointer to the `len` bytes at `addr` when they lie in stack frames zeroed so far
+    /// (the frames of every depth the run has reached), `None` anywhere else: for an
+    /// engine that placed a helper's argument in a frame (a map key) and reads it in
+    /// place, without a region search. Which frames are reachable now is not checked.
+    /// The bytes are initialized; only the run writes them, and a shared reference made
+    /// from the pointer must end before the program runs on.
+    #[inline]
+    pub fn stack_ptr(&self, addr: u64, len: usize) -> Option<*const u8> {
+        let stack = self.stack.as_ref()?;
+        let floor = STACK_SIZE - stack.initialized * STACK_FRAME_SIZE;
+        let start = usize::try_from(addr.checked_sub(stack.base_addr)?).ok()?;
+        let end = start.checked_add(len)?;
+        (start >= floor && end <= STACK_SIZE).then(|| stack.base.wrapping_add(start).cast_const())
+    }
+
     /// `set_stack_depth` for a depth already known to be below [`MAX_CALL_FRAMES`].
     #[inline]
     fn activate_frames(&mut self, depth: usize) -> u64 {
@@ -1177,6 +1192,32 @@ scalar!(u8, u16, u32, u64);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stack_ptr_covers_the_zeroed_frames_only() {
+        let mut r = Regions::new();
+        assert_eq!(r.stack_ptr(0x1000, 4), None, "no stack yet");
+        let mut stack = StackMemory::new();
+        let fp0 = r.add_stack(&mut stack).expect("stack");
+        r.store::<u32>(fp0 - 4, 0xdead_beef).expect("in frame 0");
+        let p = r.stack_ptr(fp0 - 4, 4).expect("frame 0");
+        assert_eq!(p.addr() as u64, fp0 - 4);
+        // SAFETY: `stack_ptr` vouched for 4 initialized bytes; nothing writes them here.
+        let bytes = unsafe { std::slice::from_raw_parts(p, 4) };
+        assert_eq!(bytes, 0xdead_beef_u32.to_ne_bytes());
+        // The whole frame, and nothing past its ends.
+        assert!(r.stack_ptr(fp0 - 512, 512).is_some());
+        assert_eq!(r.stack_ptr(fp0 - 4, 5), None, "past the top of the stack");
+        assert_eq!(r.stack_ptr(fp0 - 513, 4), None, "frame 1 not zeroed yet");
+        assert_eq!(r.stack_ptr(fp0 - 8, usize::MAX), None, "length overflow");
+        assert_eq!(r.stack_ptr(0, 4), None);
+        // Frame 1 once a call reached it, and still after the call returned.
+        let fp1 = r.set_stack_depth(1).expect("depth 1");
+        assert!(r.stack_ptr(fp1 - 512, 1024).is_some());
+        r.set_stack_depth(0).expect("depth 0");
+        assert!(r.stack_ptr(fp1 - 4, 4).is_some());
+        assert_eq!(r.stack_ptr(fp1 - 513, 4), None, "frame 2 not zeroed yet");
+    }
 
     #[test]
     fn stack_window_follows_depth_and_zeroes_new_frames() {
