@@ -68,7 +68,7 @@ pub use fault::{Fault, FaultKind};
 pub use helpers::{
     BUILTIN_HELPERS, BuiltinHelper, ETH_HLEN, Helper, HelperContext, HelperFn, HelperIdOutOfRange,
     HelperImpl, HelperRegistry, HostFn, MAX_HELPER_ID, MAX_LOOPS, XDP_META_MAX,
-    XDP_PACKET_HEADROOM, XDP_SHARED_INFO, lookup_in_run,
+    XDP_PACKET_HEADROOM, XDP_SHARED_INFO, delete_in_run, lookup_in_run, update_in_run,
 };
 pub use maps::{
     ArrayMap, HashTabMap, Map, MapConfig, MemoryAccountant, RunGuard, ValueRef, create_map,

@@ -114,12 +114,45 @@ fn map_update_elem(ctx: &mut HelperContext<'_, '_>, a: [u64; 5]) -> Result<u64, 
         let map = ctx.run.map(a[0]).ok_or(RunState::no_map(id))?;
         (map.spec().key_size as usize, map.spec().value_size as usize)
     };
-    let key = with_bytes(ctx, a[1], key_size, |_, k| k.to_vec())?;
+    // The key on the stack up to 64 bytes (it used to be copied into a new `Vec` on
+    // every call), then the value read beside it.
+    let mut small = [0u8; 64];
+    let large;
+    let key: &[u8] = match small.get_mut(..key_size) {
+        Some(buf) => {
+            ctx.regions.read_bytes(a[1], buf)?;
+            buf
+        }
+        None => {
+            large = ctx.read_vec(a[1], key_size)?;
+            &large
+        }
+    };
     with_bytes(ctx, a[2], value_size, |ctx, value| {
         let run = &*ctx.run;
         let map = run.map(a[0]).ok_or(RunState::no_map(id))?;
-        Ok(ret(map.prog_update(&key, value, a[3], run.cpu)))
+        Ok(update_in_run(run, map, key, value, a[3]))
     })?
+}
+
+/// What `bpf_map_update_elem` does once it holds the map, the key and the value: the
+/// map's program-side update from the run's CPU slot; returns 0 or the negative errno.
+/// Engines that resolve the map and read the key and value themselves call this directly
+/// and stay exactly the helper.
+pub fn update_in_run(
+    run: &RunState<'_>,
+    map: &dyn Map,
+    key: &[u8],
+    value: &[u8],
+    flags: u64,
+) -> u64 {
+    ret(map.prog_update(key, value, flags, run.cpu))
+}
+
+/// What `bpf_map_delete_elem` does once it holds the map and the key: returns 0 or the
+/// negative errno.
+pub fn delete_in_run(map: &dyn Map, key: &[u8]) -> u64 {
+    ret(map.prog_delete(key))
 }
 
 fn map_delete_elem(ctx: &mut HelperContext<'_, '_>, a: [u64; 5]) -> Result<u64, FaultKind> {
@@ -132,7 +165,7 @@ fn map_delete_elem(ctx: &mut HelperContext<'_, '_>, a: [u64; 5]) -> Result<u64, 
         .key_size as usize;
     with_bytes(ctx, a[1], key_size, |ctx, key| {
         let map = ctx.run.map(a[0]).ok_or(RunState::no_map(id))?;
-        Ok(ret(map.prog_delete(key)))
+        Ok(delete_in_run(map, key))
     })?
 }
 

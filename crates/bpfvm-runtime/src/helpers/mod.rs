@@ -27,7 +27,7 @@ use crate::{FaultKind, ProgramType, Regions};
 
 pub use builtin::{BUILTIN_HELPERS, BuiltinHelper};
 pub use control::MAX_LOOPS;
-pub use maps::lookup_in_run;
+pub use maps::{delete_in_run, lookup_in_run, update_in_run};
 pub use packet::{ETH_HLEN, XDP_META_MAX, XDP_PACKET_HEADROOM, XDP_SHARED_INFO};
 
 /// What a helper sees of the run.
