@@ -1,4 +1,4 @@
-//! Map lookups the JIT makes without the helper machinery.
+//! Map helper calls the JIT makes without the helper machinery.
 //!
 //! `bpf_map_lookup_elem(map, key)` is the hot helper of most programs, and the generic
 //! helper call spends more time than the map itself: finding the helper in the registry,
@@ -7,14 +7,16 @@
 //! frame (`r10 + off`, the whole key below `r10`), both known from the straight-line code
 //! before the call, the JIT passes the map's index and the key's address straight to
 //! `runtime::jit_map_lookup` (which still checks both, and calls the helper should
-//! either be other than found here). The kernel does the same for a map its verifier
-//! knows at a call (`do_misc_fixups` turns the helper call into a call of the map's own
-//! lookup).
+//! either be other than found here). The same goes for `bpf_map_update_elem` (with the
+//! value at `r3` in the frame too; the flags in `r4` are passed as they are) and
+//! `bpf_map_delete_elem`. The kernel does the same for a map its verifier knows at a
+//! call (`do_misc_fixups` turns the helper call into a call of the map's own operation).
 //!
-//! The result is exactly the helper's: only where helper 1 is bpfvm's own
-//! (`Helper::is_builtin`) and the map holds values (a map of maps returns an inner map
-//! instead), and both go through [`bpfvm_runtime::lookup_in_run`]. A key inside the
-//! current frame is always readable, so the helper's key read cannot fault there either.
+//! The result is exactly the helper's: only where the helper is bpfvm's own
+//! (`Helper::is_builtin`) and the map is not a map of maps (whose lookup returns an inner
+//! map), and both paths end in the same function ([`bpfvm_runtime::lookup_in_run`],
+//! [`bpfvm_runtime::update_in_run`], [`bpfvm_runtime::delete_in_run`]). Bytes inside
+//! the current frame are always readable, so the helper's reads cannot fault there either.
 //!
 //! Facts about a register hold from the instruction that makes them to the end of its
 //! block: the walk starts empty at every block leader of the function (where other paths
@@ -31,8 +33,37 @@ use bpfvm_runtime::{LoadedProgram, STACK_FRAME_SIZE, map_handle};
 
 use crate::liveness::uses_defs;
 
-/// The helper id of `bpf_map_lookup_elem`.
-const MAP_LOOKUP_ELEM: i32 = 1;
+/// A map helper the JIT can call directly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MapHelper {
+    /// `bpf_map_lookup_elem(map, key)`.
+    Lookup,
+    /// `bpf_map_update_elem(map, key, value, flags)`.
+    Update,
+    /// `bpf_map_delete_elem(map, key)`.
+    Delete,
+}
+
+impl MapHelper {
+    const ALL: [MapHelper; 3] = [MapHelper::Lookup, MapHelper::Update, MapHelper::Delete];
+
+    /// The kernel's helper id.
+    pub(crate) fn id(self) -> i32 {
+        match self {
+            MapHelper::Lookup => 1,
+            MapHelper::Update => 2,
+            MapHelper::Delete => 3,
+        }
+    }
+}
+
+/// A helper call made directly: which helper, and the index of its map in
+/// [`LoadedProgram::maps`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DirectCall {
+    pub helper: MapHelper,
+    pub map: usize,
+}
 
 /// What the straight-line code before an instruction says of a register.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,19 +75,22 @@ enum Fact {
     Frame(i64),
 }
 
-/// The `call bpf_map_lookup_elem` pcs of one function that the JIT makes directly, each
-/// with the index of its map in [`LoadedProgram::maps`].
-pub(crate) fn direct_lookups(
+/// The map helper calls of one function that the JIT makes directly, by pc.
+pub(crate) fn direct_calls(
     prog: &LoadedProgram,
     reachable: &BTreeSet<usize>,
     leaders: &BTreeSet<usize>,
-) -> BTreeMap<usize, usize> {
+) -> BTreeMap<usize, DirectCall> {
     let mut found = BTreeMap::new();
-    let builtin = prog
-        .helpers()
-        .get(i64::from(MAP_LOOKUP_ELEM))
-        .is_some_and(|h| h.is_builtin());
-    if !builtin {
+    let helpers: Vec<MapHelper> = MapHelper::ALL
+        .into_iter()
+        .filter(|h| {
+            prog.helpers()
+                .get(i64::from(h.id()))
+                .is_some_and(|h| h.is_builtin())
+        })
+        .collect();
+    if helpers.is_empty() {
         return found;
     }
     let program = prog.program();
@@ -66,13 +100,12 @@ pub(crate) fn direct_lookups(
         while let Some(insn) = program.get(pc) {
             if let Insn::Call {
                 kind: CallKind::Helper,
-                imm: MAP_LOOKUP_ELEM,
+                imm,
             } = insn
-                && let Fact::Map(index) = facts[1]
-                && let Fact::Frame(off) = facts[2]
-                && direct(prog, index, off)
+                && let Some(&helper) = helpers.iter().find(|h| h.id() == imm)
+                && let Some(map) = direct(prog, helper, &facts)
             {
-                found.insert(pc, index);
+                found.insert(pc, DirectCall { helper, map });
             }
             step(prog, pc, insn, &mut facts);
             if matches!(
@@ -90,17 +123,22 @@ pub(crate) fn direct_lookups(
     found
 }
 
-/// Whether a lookup in map `index` with its key at `r10 + off` can be made directly: a
-/// map of values, and the whole key inside the current frame.
-fn direct(prog: &LoadedProgram, index: usize, off: i64) -> bool {
-    let Some(map) = prog.maps().get(index) else {
-        return false;
+/// The map's index if `helper` can be called directly with these facts: `r1` a map of
+/// the program that is not a map of maps, `r2` its whole key inside the current frame,
+/// and for an update `r3` its whole value there too.
+fn direct(prog: &LoadedProgram, helper: MapHelper, facts: &[Fact; 10]) -> Option<usize> {
+    let Fact::Map(index) = facts[1] else {
+        return None;
     };
-    let spec = map.spec();
-    let key = i64::from(spec.key_size);
-    !matches!(spec.map_type, MapType::ArrayOfMaps | MapType::HashOfMaps)
-        && off >= -(STACK_FRAME_SIZE as i64)
-        && off + key <= 0
+    let spec = prog.maps().get(index)?.spec();
+    let in_frame = |fact: Fact, len: u32| match fact {
+        Fact::Frame(off) => off >= -(STACK_FRAME_SIZE as i64) && off + i64::from(len) <= 0,
+        _ => false,
+    };
+    let ok = !matches!(spec.map_type, MapType::ArrayOfMaps | MapType::HashOfMaps)
+        && in_frame(facts[2], spec.key_size)
+        && (helper != MapHelper::Update || in_frame(facts[3], spec.value_size));
+    ok.then_some(index)
 }
 
 /// The facts after `insn` at `pc`.
@@ -188,9 +226,9 @@ mod tests {
         load_with(src, key_size, None)
     }
 
-    /// The direct lookups of the function at pc 0, its blocks found as the translator
-    /// finds them.
-    fn lookups(prog: &LoadedProgram) -> Vec<(usize, usize)> {
+    /// The direct calls of the function at pc 0 (pc, helper id, map), its blocks found
+    /// as the translator finds them.
+    fn lookups(prog: &LoadedProgram) -> Vec<(usize, i32, usize)> {
         let program = prog.program();
         let mut reachable = BTreeSet::new();
         let mut leaders = BTreeSet::from([0]);
@@ -205,8 +243,9 @@ mod tests {
             }
             pc += insn.slots();
         }
-        direct_lookups(prog, &reachable, &leaders)
+        direct_calls(prog, &reachable, &leaders)
             .into_iter()
+            .map(|(pc, call)| (pc, call.helper.id(), call.map))
             .collect()
     }
 
@@ -217,10 +256,28 @@ mod tests {
             "*(u32 *)(r10 - 4) = 0\nr2 = r10\nr2 += -4\nMAP\ncall 1\nr0 = 0\nexit\n",
             4,
         );
-        assert_eq!(lookups(&prog), [(5, 0)]);
+        assert_eq!(lookups(&prog), [(5, 1, 0)]);
         // `r2 = r10; r2 -= 8` through a copy, the map loaded first.
         let prog = load("MAP\nr3 = r10\nr3 -= 8\nr2 = r3\ncall 1\nexit\n", 8);
-        assert_eq!(lookups(&prog), [(5, 0)]);
+        assert_eq!(lookups(&prog), [(5, 1, 0)]);
+    }
+
+    #[test]
+    fn updates_and_deletes_with_key_and_value_in_the_frame_are_direct() {
+        // The map's values are 8 bytes. pc: 0 r2, 1 r2 += -4, 2 r3, 3 r3 += -16, 4-5
+        // lddw, 6 r4 = 0, 7 update, 8-9 lddw again (the call clobbered r1–r5), 10 r2,
+        // 11 r2 += -4, 12 delete.
+        let src = "r2 = r10\nr2 += -4\nr3 = r10\nr3 += -16\nMAP\nr4 = 0\ncall 2\n\
+                   MAP\nr2 = r10\nr2 += -4\ncall 3\nexit\n";
+        assert_eq!(lookups(&load(src, 4)), [(7, 2, 0), (12, 3, 0)]);
+        // The value reaching above the frame (`r10 - 4`, 8 bytes), or not in the frame
+        // at all: the update keeps the helper, the delete (no value) does not care.
+        for r3 in ["r3 = r10\nr3 += -4", "r3 = r1\nr3 += 0"] {
+            let src = format!(
+                "r2 = r10\nr2 += -4\n{r3}\nMAP\nr4 = 0\ncall 2\nMAP\nr2 = r10\nr2 += -4\ncall 3\nexit\n"
+            );
+            assert_eq!(lookups(&load(&src, 4)), [(12, 3, 0)], "{r3}");
+        }
     }
 
     #[test]
@@ -258,7 +315,7 @@ mod tests {
     #[test]
     fn a_replaced_helper_is_called_as_registered() {
         let src = "r2 = r10\nr2 += -4\nMAP\ncall 1\nexit\n";
-        assert_eq!(lookups(&load(src, 4)), [(4, 0)]);
+        assert_eq!(lookups(&load(src, 4)), [(4, 1, 0)]);
         let kind = ProgramType::Kernel(bpfvm_abi::ProgramType::SocketFilter);
         let mut helpers = HelperRegistry::for_program_type(kind);
         let mine = Helper::host(1, "my_lookup", None, |_, _| Ok(7));

@@ -32,10 +32,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bpfvm_isa::AtomicOp;
 use bpfvm_runtime::{
     CallbackRequest, Fault, FaultKind, Helper, HelperContext, HelperRegistry, LoadedProgram,
-    MAX_CALL_FRAMES, RegionKind, Regions, RunState, lookup_in_run,
+    MAX_CALL_FRAMES, RegionKind, Regions, RunState, delete_in_run, lookup_in_run, update_in_run,
 };
 
 use crate::code::{CompiledProgram, JitFn, with_code};
+use crate::map_calls::MapHelper;
 
 /// The run goes on.
 pub(crate) const STATUS_OK: u64 = 0;
@@ -615,46 +616,113 @@ fn call_by_id(
 
 /// `bpf_map_lookup_elem` made directly (`map_calls`): `map` is the index of the map `r1`
 /// holds in the running program's map list, `key` the address of the key, which the
-/// translator found in the current frame. What the helper does, without finding the
-/// helper, the map by its handle or the key's region: the same [`lookup_in_run`]. Should
-/// either not be what the translator said, the helper is called as usual.
+/// translator found in the current frame.
 #[allow(clippy::too_many_arguments)]
 pub(crate) extern "C" fn jit_map_lookup(
     run: *mut JitRun,
     map: u64,
     r1: u64,
-    key: u64,
+    r2: u64,
     r3: u64,
     r4: u64,
     r5: u64,
     depth: u64,
     pc: u64,
 ) -> u64 {
+    let args = [r1, r2, r3, r4, r5];
     guarded(run, |run| {
-        let prog = run.prog;
-        // SAFETY: see `JitRun::prog`; a separate borrow so the map can be used while the
-        // run is. Code runs only as its own program, so this is the list the translator
-        // took the index from.
-        let map = usize::try_from(map)
-            .ok()
-            .and_then(|i| unsafe { &*prog }.maps().get(i));
-        let found = map.and_then(|map| {
-            let size = map.spec().key_size as usize;
-            Some((map, run.regions().stack_ptr(key, size)?, size))
-        });
-        let Some((map, key, size)) = found else {
-            let args = [r1, key, r3, r4, r5];
-            return call_by_id(run, HelperRegistry::get, 1, args, depth, pc);
-        };
-        // SAFETY: `stack_ptr` checked the bytes are initialized stack memory, which only
-        // this run writes; the slice ends with this call, before the program runs on, and
-        // the lookup below touches the map and the region table, never the stack.
-        let key = unsafe { std::slice::from_raw_parts(key, size) };
-        run.ret_regs = [0; 5];
-        let (state, regions) = run.parts();
-        // SAFETY: `map` is one of the running program's maps, alive until the run ends.
-        unsafe { lookup_in_run(state, regions, &**map, key) }
+        direct_map_call(run, MapHelper::Lookup, map, args, depth, pc)
     })
+}
+
+/// `bpf_map_update_elem` made directly: as [`jit_map_lookup`], with the value at `r3` in
+/// the current frame too.
+#[allow(clippy::too_many_arguments)]
+pub(crate) extern "C" fn jit_map_update(
+    run: *mut JitRun,
+    map: u64,
+    r1: u64,
+    r2: u64,
+    r3: u64,
+    r4: u64,
+    r5: u64,
+    depth: u64,
+    pc: u64,
+) -> u64 {
+    let args = [r1, r2, r3, r4, r5];
+    guarded(run, |run| {
+        direct_map_call(run, MapHelper::Update, map, args, depth, pc)
+    })
+}
+
+/// `bpf_map_delete_elem` made directly: as [`jit_map_lookup`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) extern "C" fn jit_map_delete(
+    run: *mut JitRun,
+    map: u64,
+    r1: u64,
+    r2: u64,
+    r3: u64,
+    r4: u64,
+    r5: u64,
+    depth: u64,
+    pc: u64,
+) -> u64 {
+    let args = [r1, r2, r3, r4, r5];
+    guarded(run, |run| {
+        direct_map_call(run, MapHelper::Delete, map, args, depth, pc)
+    })
+}
+
+/// A map helper called directly: what the helper does, without finding the helper, the
+/// map by its handle or the key's (and value's) region, through the same function the
+/// helper ends in. Should the map index or an argument in the frame not be what the
+/// translator found, the helper is called as usual.
+fn direct_map_call(
+    run: &mut JitRun,
+    helper: MapHelper,
+    map: u64,
+    args: [u64; 5],
+    depth: u64,
+    pc: u64,
+) -> u64 {
+    let prog = run.prog;
+    // SAFETY: see `JitRun::prog`; a separate borrow so the map can be used while the run
+    // is. Code runs only as its own program, so this is the list the translator took the
+    // index from.
+    let map = usize::try_from(map)
+        .ok()
+        .and_then(|i| unsafe { &*prog }.maps().get(i));
+    let found = map.and_then(|map| {
+        let spec = map.spec();
+        let key = run.regions().stack_ptr(args[1], spec.key_size as usize)?;
+        let value = match helper {
+            MapHelper::Update => run.regions().stack_ptr(args[2], spec.value_size as usize)?,
+            MapHelper::Lookup | MapHelper::Delete => std::ptr::null(),
+        };
+        Some((map, key, value))
+    });
+    let Some((map, key, value)) = found else {
+        let id = i64::from(helper.id()) as u64;
+        return call_by_id(run, HelperRegistry::get, id, args, depth, pc);
+    };
+    let spec = map.spec();
+    // SAFETY: `stack_ptr` checked these bytes are initialized stack memory, which only
+    // this run writes; the slices end with this call, before the program runs on, and the
+    // map operations below touch the map and the region table, never the stack.
+    let key = unsafe { std::slice::from_raw_parts(key, spec.key_size as usize) };
+    run.ret_regs = [0; 5];
+    let (state, regions) = run.parts();
+    match helper {
+        // SAFETY: `map` is one of the running program's maps, alive until the run ends.
+        MapHelper::Lookup => unsafe { lookup_in_run(state, regions, &**map, key) },
+        MapHelper::Update => {
+            // SAFETY: as for the key.
+            let value = unsafe { std::slice::from_raw_parts(value, spec.value_size as usize) };
+            update_in_run(state, &**map, key, value, args[3])
+        }
+        MapHelper::Delete => delete_in_run(&**map, key),
+    }
 }
 
 /// `callx`: a code address of this program calls that local function, anything else

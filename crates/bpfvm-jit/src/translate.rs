@@ -54,7 +54,7 @@ use cranelift_module::{FuncId, Module};
 
 use crate::coalesce::{Group, Groups};
 use crate::liveness::{ARGS, CALLEE_VISIBLE, CallRegs, RegSet};
-use crate::map_calls;
+use crate::map_calls::{self, DirectCall, MapHelper};
 use crate::runtime::{self, JitRun, RAISE_DEPTH, RAISE_PC, STATUS_TAIL_RETURN};
 
 const I8: Type = types::I8;
@@ -80,8 +80,11 @@ pub(crate) enum Shim {
     Helper,
     Kfunc,
     Callx,
-    /// `bpf_map_lookup_elem` with a known map and key (`map_calls`).
+    /// `bpf_map_lookup_elem`, `bpf_map_update_elem` and `bpf_map_delete_elem` with a
+    /// known map and arguments in the frame (`map_calls`).
     MapLookup,
+    MapUpdate,
+    MapDelete,
 }
 
 impl Shim {
@@ -100,7 +103,7 @@ impl Shim {
         Shim::Poll,
     ];
 
-    const ALL: [Shim; 13] = [
+    const ALL: [Shim; 15] = [
         Shim::Load,
         Shim::Store,
         Shim::Atomic,
@@ -114,6 +117,8 @@ impl Shim {
         Shim::Kfunc,
         Shim::Callx,
         Shim::MapLookup,
+        Shim::MapUpdate,
+        Shim::MapDelete,
     ];
 
     /// Parameters (all 64-bit, the run pointer first) and whether it returns a value.
@@ -126,7 +131,12 @@ impl Shim {
             Shim::Enter => (3, true),
             Shim::Raise => (3, false),
             Shim::Poll => (2, false),
-            Shim::Helper | Shim::Kfunc | Shim::Callx | Shim::MapLookup => (9, true),
+            Shim::Helper
+            | Shim::Kfunc
+            | Shim::Callx
+            | Shim::MapLookup
+            | Shim::MapUpdate
+            | Shim::MapDelete => (9, true),
         }
     }
 
@@ -154,6 +164,8 @@ impl Shim {
             Shim::Kfunc => runtime::jit_kfunc as *const () as usize,
             Shim::Callx => runtime::jit_callx as *const () as usize,
             Shim::MapLookup => runtime::jit_map_lookup as *const () as usize,
+            Shim::MapUpdate => runtime::jit_map_update as *const () as usize,
+            Shim::MapDelete => runtime::jit_map_delete as *const () as usize,
         }
     }
 }
@@ -280,7 +292,7 @@ impl<'p> FunctionTranslator<'p> {
     ) -> Result<Option<String>, String> {
         let (reachable, leaders) = self.explore(self.entry);
         let groups = Groups::new(self.prog.program(), &reachable, &leaders);
-        let direct_lookups = map_calls::direct_lookups(self.prog, &reachable, &leaders);
+        let direct_calls = map_calls::direct_calls(self.prog, &reachable, &leaders);
         let shape = Rc::new(Shape { reachable, leaders });
         let mut b = FunctionBuilder::new(func, fbc);
         let mut local_funcs = BTreeMap::new();
@@ -403,7 +415,7 @@ impl<'p> FunctionTranslator<'p> {
             shape: Rc::clone(&shape),
             inlined: Vec::new(),
             groups: &groups,
-            direct_lookups: &direct_lookups,
+            direct_calls: &direct_calls,
             fast_version: None,
             fast_blocks: BTreeMap::new(),
         };
@@ -903,12 +915,17 @@ impl<'p> FunctionTranslator<'p> {
                         None => cx.call_local(pc, target),
                     }
                 }
-                CallKind::Helper => match cx.direct_lookups.get(&pc) {
-                    // `bpf_map_lookup_elem` of a known map with its key in the frame:
-                    // the map's index instead of the helper id.
-                    Some(&index) => {
-                        let map = cx.b.ins().iconst(I64, index as i64);
-                        cx.call_runtime(pc, Shim::MapLookup, map);
+                CallKind::Helper => match cx.direct_calls.get(&pc) {
+                    // A map helper with a known map and its arguments in the frame: the
+                    // map's index instead of the helper id.
+                    Some(call) => {
+                        let shim = match call.helper {
+                            MapHelper::Lookup => Shim::MapLookup,
+                            MapHelper::Update => Shim::MapUpdate,
+                            MapHelper::Delete => Shim::MapDelete,
+                        };
+                        let map = cx.b.ins().iconst(I64, call.map as i64);
+                        cx.call_runtime(pc, shim, map);
                     }
                     None => {
                         let id = cx.b.ins().iconst(I64, i64::from(imm));
@@ -1012,9 +1029,8 @@ struct Cx<'f> {
     /// Its coalesced window tests, and while a group's fast version is being filled, the
     /// group (by leader) and the fast copies of its blocks.
     groups: &'f Groups,
-    /// The `bpf_map_lookup_elem` calls made directly, with their map's index
-    /// (`map_calls`).
-    direct_lookups: &'f BTreeMap<usize, usize>,
+    /// The map helper calls made directly (`map_calls`).
+    direct_calls: &'f BTreeMap<usize, DirectCall>,
     fast_version: Option<usize>,
     fast_blocks: BTreeMap<usize, Block>,
 }

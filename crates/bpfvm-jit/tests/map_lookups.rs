@@ -44,16 +44,21 @@ fn key(spec: &MapSpec, k: u64) -> Vec<u8> {
         .collect()
 }
 
-/// Runs `src` on both engines over a fresh copy of `spec`'s filled map each time; returns
+/// Runs `src` on both engines, over `spec`'s filled map put back before each run; returns
 /// both observations, the map's value under key 5 (first 8 bytes) after each run being
 /// the snapshot.
 fn run(src: &str, spec: &MapSpec, helpers: impl Fn() -> HelperRegistry) -> (Observed, Observed) {
     let map = filled(spec);
     let prog = load(src, &map, helpers());
+    // Keys 0..8 hold `100 + key` again and key 12 is gone (an array has no key 12 and
+    // cannot delete: that error is the expected one).
     let reset = || {
-        let mut value = vec![0; map.value_len()];
-        value[..8].copy_from_slice(&105u64.to_le_bytes());
-        map.update(&key(spec, 5), &value, 0).expect("reset");
+        for k in 0..8u64 {
+            let mut value = vec![0; map.value_len()];
+            value[..8].copy_from_slice(&(100 + k).to_le_bytes());
+            map.update(&key(spec, k), &value, 0).expect("reset");
+        }
+        let _ = map.delete(&key(spec, 12));
     };
     let snapshot = || map.lookup(&key(spec, 5)).expect("key 5")[..8].to_vec();
     let opts = RunOptions::new().with_budget(10_000);
@@ -166,4 +171,74 @@ fn a_key_in_the_callers_frame_goes_through_the_helper() {
                get:\nr1 = map[idx:0]\ncall 1\nif r0 == 0 goto +1\nr0 = *(u64 *)(r0 + 0)\nexit\n";
     let (_, jit) = run(src, &spec, || HelperRegistry::for_program_type(KIND));
     assert_eq!(jit.result, Ok(106));
+}
+
+/// Updates and deletes of every kind of outcome, each return value packed into a byte of
+/// `r0`: `(key, value, flags)` updates then deletes, with the key at `r10 - 48` and the
+/// value (first 8 bytes) at `r10 - 32`.
+fn updates_and_deletes(store: &str) -> String {
+    let mut src = String::from("r6 = 0\n");
+    let update = |key: u64, value: u64, flags: u64| {
+        format!(
+            "{store} = {key}\n*(u64 *)(r10 - 32) = {value}\nr1 = map[idx:0]\nr2 = r10\n\
+             r2 += -48\nr3 = r10\nr3 += -32\nr4 = {flags}\ncall 2\nr6 <<= 8\nr0 &= 0xff\nr6 |= r0\n"
+        )
+    };
+    let delete = |key: u64| {
+        format!(
+            "{store} = {key}\nr1 = map[idx:0]\nr2 = r10\nr2 += -48\ncall 3\n\
+             r6 <<= 8\nr0 &= 0xff\nr6 |= r0\n"
+        )
+    };
+    // BPF_ANY over key 5; BPF_NOEXIST of key 12 (absent, or past an array's end) and of
+    // key 5 (present); key 3 deleted twice.
+    src += &update(5, 555, 0);
+    src += &update(12, 1, 1);
+    src += &update(5, 1, 1);
+    src += &delete(3);
+    src += &delete(3);
+    src + "r0 = r6\nexit\n"
+}
+
+#[test]
+fn direct_updates_and_deletes_return_the_helpers_errnos() {
+    let specs = [
+        (MapSpec::new(MapType::Hash, 4, 8, 16), "*(u32 *)(r10 - 48)"),
+        (MapSpec::new(MapType::Hash, 8, 8, 16), "*(u64 *)(r10 - 48)"),
+        (
+            MapSpec::new(MapType::LruHash, 4, 8, 16),
+            "*(u32 *)(r10 - 48)",
+        ),
+        (
+            MapSpec::new(MapType::PercpuHash, 4, 8, 16),
+            "*(u32 *)(r10 - 48)",
+        ),
+        (MapSpec::new(MapType::Array, 4, 8, 8), "*(u32 *)(r10 - 48)"),
+        (
+            MapSpec::new(MapType::PercpuArray, 4, 16, 8),
+            "*(u32 *)(r10 - 48)",
+        ),
+    ];
+    for (spec, store) in specs {
+        let (_, jit) = run(&updates_and_deletes(store), &spec, || {
+            HelperRegistry::for_program_type(KIND)
+        });
+        // 0, then -E2BIG (-7) or 0, -EEXIST (-17), then -EINVAL (-22) twice or 0 and
+        // -ENOENT (-2), each as its low byte.
+        let expected: u64 = if matches!(spec.map_type, MapType::Array | MapType::PercpuArray) {
+            0x00_f9_ef_ea_ea
+        } else {
+            0x00_00_ef_00_fe
+        };
+        assert_eq!(jit.result, Ok(expected), "{:?}", spec.map_type);
+        assert_eq!(jit.maps, 555u64.to_le_bytes(), "{:?}", spec.map_type);
+    }
+    // A map read-only for programs: every update and delete is -EPERM (-1).
+    let mut spec = MapSpec::new(MapType::Hash, 4, 8, 16);
+    spec.flags = F_RDONLY_PROG;
+    let (_, jit) = run(&updates_and_deletes("*(u32 *)(r10 - 48)"), &spec, || {
+        HelperRegistry::for_program_type(KIND)
+    });
+    assert_eq!(jit.result, Ok(0xff_ff_ff_ff_ff));
+    assert_eq!(jit.maps, 105u64.to_le_bytes());
 }
