@@ -677,7 +677,9 @@ pub(crate) extern "C" fn jit_map_delete(
 /// A map helper called directly: what the helper does, without finding the helper, the
 /// map by its handle or the key's (and value's) region, through the same function the
 /// helper ends in. Should the map index or an argument in the frame not be what the
-/// translator found, the helper is called as usual.
+/// translator found, the helper is called as usual. Inlined into each shim, where
+/// `helper` is a constant.
+#[inline(always)]
 fn direct_map_call(
     run: &mut JitRun,
     helper: MapHelper,
@@ -695,22 +697,22 @@ fn direct_map_call(
         .and_then(|i| unsafe { &*prog }.maps().get(i));
     let found = map.and_then(|map| {
         let spec = map.spec();
-        let key = run.regions().stack_ptr(args[1], spec.key_size as usize)?;
+        let (key_size, value_size) = (spec.key_size as usize, spec.value_size as usize);
+        let key = run.regions().stack_ptr(args[1], key_size)?;
         let value = match helper {
-            MapHelper::Update => run.regions().stack_ptr(args[2], spec.value_size as usize)?,
+            MapHelper::Update => run.regions().stack_ptr(args[2], value_size)?,
             MapHelper::Lookup | MapHelper::Delete => std::ptr::null(),
         };
-        Some((map, key, value))
+        Some((map, key, key_size, value, value_size))
     });
-    let Some((map, key, value)) = found else {
+    let Some((map, key, key_size, value, value_size)) = found else {
         let id = i64::from(helper.id()) as u64;
         return call_by_id(run, HelperRegistry::get, id, args, depth, pc);
     };
-    let spec = map.spec();
     // SAFETY: `stack_ptr` checked these bytes are initialized stack memory, which only
     // this run writes; the slices end with this call, before the program runs on, and the
     // map operations below touch the map and the region table, never the stack.
-    let key = unsafe { std::slice::from_raw_parts(key, spec.key_size as usize) };
+    let key = unsafe { std::slice::from_raw_parts(key, key_size) };
     run.ret_regs = [0; 5];
     let (state, regions) = run.parts();
     match helper {
@@ -718,7 +720,7 @@ fn direct_map_call(
         MapHelper::Lookup => unsafe { lookup_in_run(state, regions, &**map, key) },
         MapHelper::Update => {
             // SAFETY: as for the key.
-            let value = unsafe { std::slice::from_raw_parts(value, spec.value_size as usize) };
+            let value = unsafe { std::slice::from_raw_parts(value, value_size) };
             update_in_run(state, &**map, key, value, args[3])
         }
         MapHelper::Delete => delete_in_run(&**map, key),
