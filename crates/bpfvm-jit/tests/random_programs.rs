@@ -206,6 +206,15 @@ enum Op {
         src: Operand,
         imm: i32,
     },
+    /// Update `key` of the array map (16 bytes of `src`'s value twice, flags `flags`:
+    /// 0–2 valid, 3 and 4 not) or delete it (always `-EINVAL` for an array); key 4 and 5
+    /// are past the end. The helper's errno stays in `r0`. Only in programs with the map.
+    MapWrite {
+        key: i32,
+        delete: bool,
+        flags: i32,
+        src: u8,
+    },
     /// The next `len` operations run `rounds` times (counter in `r9`).
     Loop {
         rounds: i32,
@@ -351,6 +360,8 @@ fn op() -> impl Strategy<Value = Op> {
                 src,
                 imm
             }),
+        2 => (0i32..6, prop::bool::weighted(0.25), 0i32..5, data_reg())
+            .prop_map(|(key, delete, flags, src)| Op::MapWrite { key, delete, flags, src }),
         3 => (1i32..7, any::<bool>(), any::<bool>(), 1usize..9)
             .prop_map(|(rounds, narrow, jmp32, len)| Op::Loop { rounds, narrow, jmp32, len }),
     ]
@@ -656,6 +667,35 @@ impl Builder {
                 self.push(insn(0xb7, 0, 0, 0, 0));
                 return;
             }
+            Op::MapWrite { .. } if !self.map => return,
+            Op::MapWrite {
+                key,
+                delete,
+                flags,
+                src,
+            } => {
+                // For an update the value at r10 - 24 (src twice, stored before r2–r4
+                // change: they may be src); *(u32 *)(r10 - 4) = key; r2 = r10 - 4; for
+                // an update r3 = r10 - 24, r4 = flags; r1 = map; call.
+                if !delete {
+                    self.push(insn(0x7b, 10, src, -24, 0));
+                    self.push(insn(0x7b, 10, src, -16, 0));
+                }
+                self.push(insn(0x62, 10, 0, -4, key));
+                self.push(insn(0xbf, 2, 10, 0, 0));
+                self.push(insn(0x07, 2, 0, 0, -4));
+                if !delete {
+                    self.push(insn(0xbf, 3, 10, 0, 0));
+                    self.push(insn(0x07, 3, 0, 0, -24));
+                    self.push(insn(0xb7, 4, 0, 0, flags));
+                }
+                self.push(Unit::Wide(
+                    RawInsn::new(0x18, 1, 5, 0, 0),
+                    RawInsn::new(0, 0, 0, 0, 0),
+                ));
+                self.push(insn(0x85, 0, 0, 0, if delete { 3 } else { 2 }));
+                return;
+            }
             Op::Helper { id } => insn(0x85, 0, 0, 0, id),
             Op::Callx { reg, code } => {
                 if let Some(f) = code {
@@ -867,8 +907,10 @@ proptest! {
 
     /// The same programs as a socket filter with an array map: map-value accesses (the
     /// JIT's atomic slow path) and the kernel helpers (`bpf_map_lookup_elem` by key,
-    /// helper 5 `bpf_ktime_get_ns` on a stopped clock, 6 `bpf_trace_printk`, 1 with a
-    /// number for a map).
+    /// `bpf_map_update_elem` with valid and invalid flags and `bpf_map_delete_elem`,
+    /// keys in the frame as the JIT calls them directly, `map_calls.rs`; helper 5
+    /// `bpf_ktime_get_ns` on a stopped clock, 6 `bpf_trace_printk`, 1 with a number for
+    /// a map).
     #[test]
     fn structured_programs_with_a_map_run_the_same_on_both_engines(
         g in program(),
