@@ -16,8 +16,12 @@
 //! cross a call through memory to keep the interpreter's shared register file exact
 //! (for compiled code: none). A small local call with no memory access and no loop is
 //! made inline instead, keeping the call's depth check and fuel test at the call's pc.
-//! The code is built on first use and cached in the program
-//! ([`LoadedProgram::engine_data`]); it is freed when the program is dropped.
+//! Helpers, kfuncs, `callx`, tail calls and callbacks go through `extern "C"` shims into
+//! the runtime; a map lookup, update or delete of a map the program names with `lddw`,
+//! with its key (and value) in the frame, skips the helper table and goes to the map
+//! through the function the helper itself ends in (`map_calls`). The code is built on
+//! first use and cached in the program ([`LoadedProgram::engine_data`]); it is freed
+//! when the program is dropped.
 //!
 //! ## Checked mode
 //! Until the static verifier lands, every program runs *checked*, as in the interpreter:
