@@ -50,10 +50,21 @@ pub(crate) fn host_isa() -> Result<OwnedTargetIsa, JitError> {
     .map_err(JitError::Isa)
 }
 
+/// The slow-path trampolines of the process.
+struct Trampolines {
+    /// `(shim, address)`.
+    addrs: Vec<(Shim, usize)>,
+    /// The address of their module, boxed and never freed: the code stays mapped for
+    /// the process, since every compiled program calls into it. Kept here (rather than
+    /// the module forgotten) so that leak checkers, such as the fuzz targets'
+    /// LeakSanitizer, find it reachable.
+    _module: usize,
+}
+
 /// The slow-path trampolines, built once per process in a module of their own that is
 /// never freed (like the ISA, a fixed cost not paid per program): `(shim, address)`.
 fn trampolines() -> Result<&'static [(Shim, usize)], JitError> {
-    static TRAMPOLINES: OnceLock<Result<Vec<(Shim, usize)>, String>> = OnceLock::new();
+    static TRAMPOLINES: OnceLock<Result<Trampolines, String>> = OnceLock::new();
     let built = TRAMPOLINES.get_or_init(|| {
         let isa = host_isa().map_err(|e| e.to_string())?;
         let mut module = JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()));
@@ -79,12 +90,13 @@ fn trampolines() -> Result<&'static [(Shim, usize)], JitError> {
             .iter()
             .map(|&(shim, id)| (shim, module.get_finalized_function(id).addr()))
             .collect();
-        // The code stays mapped for the process: every compiled program calls into it.
-        std::mem::forget(module);
-        Ok(addrs)
+        Ok(Trampolines {
+            addrs,
+            _module: Box::into_raw(Box::new(module)).addr(),
+        })
     });
     match built {
-        Ok(t) => Ok(t),
+        Ok(t) => Ok(&t.addrs),
         Err(reason) => Err(JitError::Codegen {
             entry: 0,
             reason: format!("slow-path trampolines: {reason}"),
