@@ -614,64 +614,37 @@ fn call_by_id(
     call_helper(run, helper, id, args, depth, pc)
 }
 
-/// `bpf_map_lookup_elem` made directly (`map_calls`): `map` is the index of the map `r1`
-/// holds in the running program's map list, `key` the address of the key, which the
-/// translator found in the current frame.
-#[allow(clippy::too_many_arguments)]
-pub(crate) extern "C" fn jit_map_lookup(
-    run: *mut JitRun,
-    map: u64,
-    r1: u64,
-    r2: u64,
-    r3: u64,
-    r4: u64,
-    r5: u64,
-    depth: u64,
-    pc: u64,
-) -> u64 {
-    let args = [r1, r2, r3, r4, r5];
-    guarded(run, |run| {
-        direct_map_call(run, MapHelper::Lookup, map, args, depth, pc)
-    })
+/// The shims of the map helpers made directly (`map_calls`): `map` is the index of the
+/// map `r1` holds in the running program's map list; the key (`r2`) and, for an update,
+/// the value (`r3`) are where the translator found them, in the current frame.
+macro_rules! direct_map_shims {
+    ($($(#[$doc:meta])* $name:ident => $helper:expr;)*) => {$(
+        $(#[$doc])*
+        #[allow(clippy::too_many_arguments)]
+        pub(crate) extern "C" fn $name(
+            run: *mut JitRun,
+            map: u64,
+            r1: u64,
+            r2: u64,
+            r3: u64,
+            r4: u64,
+            r5: u64,
+            depth: u64,
+            pc: u64,
+        ) -> u64 {
+            let args = [r1, r2, r3, r4, r5];
+            guarded(run, |run| direct_map_call(run, $helper, map, args, depth, pc))
+        }
+    )*};
 }
 
-/// `bpf_map_update_elem` made directly: as [`jit_map_lookup`], with the value at `r3` in
-/// the current frame too.
-#[allow(clippy::too_many_arguments)]
-pub(crate) extern "C" fn jit_map_update(
-    run: *mut JitRun,
-    map: u64,
-    r1: u64,
-    r2: u64,
-    r3: u64,
-    r4: u64,
-    r5: u64,
-    depth: u64,
-    pc: u64,
-) -> u64 {
-    let args = [r1, r2, r3, r4, r5];
-    guarded(run, |run| {
-        direct_map_call(run, MapHelper::Update, map, args, depth, pc)
-    })
-}
-
-/// `bpf_map_delete_elem` made directly: as [`jit_map_lookup`].
-#[allow(clippy::too_many_arguments)]
-pub(crate) extern "C" fn jit_map_delete(
-    run: *mut JitRun,
-    map: u64,
-    r1: u64,
-    r2: u64,
-    r3: u64,
-    r4: u64,
-    r5: u64,
-    depth: u64,
-    pc: u64,
-) -> u64 {
-    let args = [r1, r2, r3, r4, r5];
-    guarded(run, |run| {
-        direct_map_call(run, MapHelper::Delete, map, args, depth, pc)
-    })
+direct_map_shims! {
+    /// `bpf_map_lookup_elem` made directly.
+    jit_map_lookup => MapHelper::Lookup;
+    /// `bpf_map_update_elem` made directly (the flags in `r4`).
+    jit_map_update => MapHelper::Update;
+    /// `bpf_map_delete_elem` made directly.
+    jit_map_delete => MapHelper::Delete;
 }
 
 /// A map helper called directly: what the helper does, without finding the helper, the

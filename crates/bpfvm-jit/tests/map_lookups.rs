@@ -69,6 +69,23 @@ fn run(src: &str, spec: &MapSpec, helpers: impl Fn() -> HelperRegistry) -> (Obse
     (interp, jit)
 }
 
+/// The map types the tests run, each with the store of a key at `r10 - at` (a `u32`,
+/// or a `u64` for the 8-byte-key hash).
+fn value_maps(at: u32) -> [(MapSpec, String); 6] {
+    let u32_key = format!("*(u32 *)(r10 - {at})");
+    [
+        (MapSpec::new(MapType::Hash, 4, 8, 16), u32_key.clone()),
+        (
+            MapSpec::new(MapType::Hash, 8, 8, 16),
+            format!("*(u64 *)(r10 - {at})"),
+        ),
+        (MapSpec::new(MapType::LruHash, 4, 8, 16), u32_key.clone()),
+        (MapSpec::new(MapType::PercpuHash, 4, 8, 16), u32_key.clone()),
+        (MapSpec::new(MapType::Array, 4, 8, 8), u32_key.clone()),
+        (MapSpec::new(MapType::PercpuArray, 4, 16, 8), u32_key),
+    ]
+}
+
 /// Looks up key `k` (stored at `r10 - 16`, the key's size from the map) into `r0`.
 fn lookup(store: &str, k: u64) -> String {
     format!("{store} = {k}\nr2 = r10\nr2 += -16\nr1 = map[idx:0]\ncall 1\n")
@@ -76,24 +93,7 @@ fn lookup(store: &str, k: u64) -> String {
 
 #[test]
 fn direct_lookups_give_the_helpers_values_in_every_map_of_values() {
-    let specs = [
-        (MapSpec::new(MapType::Hash, 4, 8, 16), "*(u32 *)(r10 - 16)"),
-        (MapSpec::new(MapType::Hash, 8, 8, 16), "*(u64 *)(r10 - 16)"),
-        (
-            MapSpec::new(MapType::LruHash, 4, 8, 16),
-            "*(u32 *)(r10 - 16)",
-        ),
-        (
-            MapSpec::new(MapType::PercpuHash, 4, 8, 16),
-            "*(u32 *)(r10 - 16)",
-        ),
-        (MapSpec::new(MapType::Array, 4, 8, 8), "*(u32 *)(r10 - 16)"),
-        (
-            MapSpec::new(MapType::PercpuArray, 4, 16, 8),
-            "*(u32 *)(r10 - 16)",
-        ),
-    ];
-    for (spec, store) in specs {
+    for (spec, store) in value_maps(16) {
         // r6 = value(3) + value(7) + (key 12 missing ? 1000 : 0); value(5) = 999.
         let src = format!(
             "r6 = 0\n{l3}if r0 == 0 goto +2\nr1 = *(u64 *)(r0 + 0)\nr6 += r1\n\
@@ -101,10 +101,10 @@ fn direct_lookups_give_the_helpers_values_in_every_map_of_values() {
              {l12}if r0 != 0 goto +1\nr6 += 1000\n\
              {l5}if r0 == 0 goto +1\n*(u64 *)(r0 + 0) = 999\n\
              r0 = r6\nexit\n",
-            l3 = lookup(store, 3),
-            l7 = lookup(store, 7),
-            l12 = lookup(store, 12),
-            l5 = lookup(store, 5),
+            l3 = lookup(&store, 3),
+            l7 = lookup(&store, 7),
+            l12 = lookup(&store, 12),
+            l5 = lookup(&store, 5),
         );
         let (interp, jit) = run(&src, &spec, || HelperRegistry::for_program_type(KIND));
         assert_eq!(jit.result, Ok(103 + 107 + 1000), "{:?}", spec.map_type);
@@ -202,25 +202,8 @@ fn updates_and_deletes(store: &str) -> String {
 
 #[test]
 fn direct_updates_and_deletes_return_the_helpers_errnos() {
-    let specs = [
-        (MapSpec::new(MapType::Hash, 4, 8, 16), "*(u32 *)(r10 - 48)"),
-        (MapSpec::new(MapType::Hash, 8, 8, 16), "*(u64 *)(r10 - 48)"),
-        (
-            MapSpec::new(MapType::LruHash, 4, 8, 16),
-            "*(u32 *)(r10 - 48)",
-        ),
-        (
-            MapSpec::new(MapType::PercpuHash, 4, 8, 16),
-            "*(u32 *)(r10 - 48)",
-        ),
-        (MapSpec::new(MapType::Array, 4, 8, 8), "*(u32 *)(r10 - 48)"),
-        (
-            MapSpec::new(MapType::PercpuArray, 4, 16, 8),
-            "*(u32 *)(r10 - 48)",
-        ),
-    ];
-    for (spec, store) in specs {
-        let (_, jit) = run(&updates_and_deletes(store), &spec, || {
+    for (spec, store) in value_maps(48) {
+        let (_, jit) = run(&updates_and_deletes(&store), &spec, || {
             HelperRegistry::for_program_type(KIND)
         });
         // 0, then -E2BIG (-7) or 0, -EEXIST (-17), then -EINVAL (-22) twice or 0 and
