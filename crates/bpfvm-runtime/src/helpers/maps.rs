@@ -34,22 +34,52 @@ pub(super) fn ret(r: Result<(), bpfvm_abi::MapError>) -> u64 {
     }
 }
 
-/// Reads `len` bytes at `addr` into a stack buffer (or the heap past 64 bytes) and calls
-/// `f` with them.
+/// Room for a helper's key or value: 64 bytes on the stack, the heap past that.
+struct Scratch {
+    small: [u8; 64],
+    large: Vec<u8>,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        Scratch {
+            small: [0; 64],
+            large: Vec::new(),
+        }
+    }
+
+    /// Reads the `len` bytes at `addr`. A long range is checked before anything is
+    /// allocated, so a program-chosen length never asks the host for more memory than
+    /// the region it names.
+    fn read(
+        &mut self,
+        regions: &mut Regions<'_>,
+        addr: u64,
+        len: usize,
+    ) -> Result<&[u8], FaultKind> {
+        let buf = match self.small.get_mut(..len) {
+            Some(buf) => buf,
+            None => {
+                regions.check(addr, len, false)?;
+                self.large.resize(len, 0);
+                &mut self.large[..]
+            }
+        };
+        regions.read_bytes(addr, buf)?;
+        Ok(buf)
+    }
+}
+
+/// Reads `len` bytes at `addr` ([`Scratch`]) and calls `f` with them.
 pub(super) fn with_bytes<R>(
     ctx: &mut HelperContext<'_, '_>,
     addr: u64,
     len: usize,
     f: impl FnOnce(&mut HelperContext<'_, '_>, &[u8]) -> R,
 ) -> Result<R, FaultKind> {
-    let mut small = [0u8; 64];
-    if len <= small.len() {
-        let buf = &mut small[..len];
-        ctx.regions.read_bytes(addr, buf)?;
-        return Ok(f(ctx, buf));
-    }
-    let v = ctx.read_vec(addr, len)?;
-    Ok(f(ctx, &v))
+    let mut scratch = Scratch::new();
+    let bytes = scratch.read(ctx.regions, addr, len)?;
+    Ok(f(ctx, bytes))
 }
 
 fn map_lookup_elem(ctx: &mut HelperContext<'_, '_>, a: [u64; 5]) -> Result<u64, FaultKind> {
@@ -57,19 +87,8 @@ fn map_lookup_elem(ctx: &mut HelperContext<'_, '_>, a: [u64; 5]) -> Result<u64, 
     // beside each other (this helper is the hot path of most programs).
     let run = &*ctx.run;
     let map = run.map(a[0]).ok_or(RunState::no_map(ctx.id))?;
-    let key_size = map.spec().key_size as usize;
-    let mut small = [0u8; 64];
-    let large;
-    let key: &[u8] = if let Some(buf) = small.get_mut(..key_size) {
-        ctx.regions.read_bytes(a[1], buf)?;
-        buf
-    } else {
-        ctx.regions.check(a[1], key_size, false)?;
-        let mut v = vec![0u8; key_size];
-        ctx.regions.read_bytes(a[1], &mut v)?;
-        large = v;
-        &large
-    };
+    let mut scratch = Scratch::new();
+    let key = scratch.read(ctx.regions, a[1], map.spec().key_size as usize)?;
     if matches!(
         map.spec().map_type,
         MapType::ArrayOfMaps | MapType::HashOfMaps
@@ -114,20 +133,9 @@ fn map_update_elem(ctx: &mut HelperContext<'_, '_>, a: [u64; 5]) -> Result<u64, 
         let map = ctx.run.map(a[0]).ok_or(RunState::no_map(id))?;
         (map.spec().key_size as usize, map.spec().value_size as usize)
     };
-    // The key on the stack up to 64 bytes (it used to be copied into a new `Vec` on
-    // every call), then the value read beside it.
-    let mut small = [0u8; 64];
-    let large;
-    let key: &[u8] = match small.get_mut(..key_size) {
-        Some(buf) => {
-            ctx.regions.read_bytes(a[1], buf)?;
-            buf
-        }
-        None => {
-            large = ctx.read_vec(a[1], key_size)?;
-            &large
-        }
-    };
+    // The key read beside the value, with no `Vec` for it (there used to be one per call).
+    let mut scratch = Scratch::new();
+    let key = scratch.read(ctx.regions, a[1], key_size)?;
     with_bytes(ctx, a[2], value_size, |ctx, value| {
         let run = &*ctx.run;
         let map = run.map(a[0]).ok_or(RunState::no_map(id))?;
