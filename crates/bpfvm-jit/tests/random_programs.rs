@@ -6,10 +6,10 @@
 //! - [`program`]: structured programs that mostly terminate within the budget: bounded
 //!   loops (a counter in `r9`), forward jumps (JMP and JMP32, register and immediate),
 //!   local functions (calls only to later functions, rarely to itself, which ends in a
-//!   call-depth fault; one in four made only of what the JIT makes inline), helper 5 (the only helper of the conformance program type) and
-//!   unknown helpers, `callx` of code addresses and of numbers, every ALU operation in 32
-//!   and 64 bits with div/mod/shift corner values, byte swaps, sign-extending moves and
-//!   loads, atomics (aligned and not), load-acquire/store-release, legacy packet loads,
+//!   call-depth fault; one in four made only of what the JIT makes inline), helper 5
+//!   (the only helper of the conformance program type) and unknown helpers, `callx` of
+//!   code addresses and of numbers, every ALU operation in 32 and 64 bits with
+//!   div/mod/shift corner values, byte swaps, sign-extending moves and loads, atomics (aligned and not), load-acquire/store-release, legacy packet loads,
 //!   and accesses that hit and miss memory (`r6` = the memory, plus small offsets), the
 //!   stack (`r10` - offsets, also above the frame and below the last one) and wild
 //!   addresses.
@@ -426,6 +426,25 @@ impl Builder {
         self.units.push(u);
     }
 
+    /// A map helper call as compilers lay it out: `*(u32 *)(r10 - 4) = key`,
+    /// `r2 = r10 - 4`; with `flags` (an update) also `r3 = r10 - 24` (the value) and
+    /// `r4 = flags`; `r1` = the map; `call id`.
+    fn map_call(&mut self, key: i32, id: i32, flags: Option<i32>) {
+        self.push(insn(0x62, 10, 0, -4, key));
+        self.push(insn(0xbf, 2, 10, 0, 0));
+        self.push(insn(0x07, 2, 0, 0, -4));
+        if let Some(flags) = flags {
+            self.push(insn(0xbf, 3, 10, 0, 0));
+            self.push(insn(0x07, 3, 0, 0, -24));
+            self.push(insn(0xb7, 4, 0, 0, flags));
+        }
+        self.push(Unit::Wide(
+            RawInsn::new(0x18, 1, 5, 0, 0),
+            RawInsn::new(0, 0, 0, 0, 0),
+        ));
+        self.push(insn(0x85, 0, 0, 0, id));
+    }
+
     /// In a loop body `r9` is the counter: writes go to `r8` instead.
     fn w(reg: u8, in_loop: bool) -> u8 {
         if in_loop && reg == 9 { 8 } else { reg }
@@ -624,15 +643,7 @@ impl Builder {
                 src,
                 imm,
             } => {
-                // *(u32 *)(r10 - 4) = key; r2 = r10 - 4; r1 = map; call lookup.
-                self.push(insn(0x62, 10, 0, -4, key));
-                self.push(insn(0xbf, 2, 10, 0, 0));
-                self.push(insn(0x07, 2, 0, 0, -4));
-                self.push(Unit::Wide(
-                    RawInsn::new(0x18, 1, 5, 0, 0),
-                    RawInsn::new(0, 0, 0, 0, 0),
-                ));
-                self.push(insn(0x85, 0, 0, 0, 1));
+                self.map_call(key, 1, None);
                 // if r0 == 0 skip the access.
                 let access = match access {
                     MapAccess::Load => insn(
@@ -674,26 +685,15 @@ impl Builder {
                 flags,
                 src,
             } => {
-                // For an update the value at r10 - 24 (src twice, stored before r2–r4
-                // change: they may be src); *(u32 *)(r10 - 4) = key; r2 = r10 - 4; for
-                // an update r3 = r10 - 24, r4 = flags; r1 = map; call.
-                if !delete {
+                if delete {
+                    self.map_call(key, 3, None);
+                } else {
+                    // The value at r10 - 24: src twice, stored before r2–r4 change (they
+                    // may be src).
                     self.push(insn(0x7b, 10, src, -24, 0));
                     self.push(insn(0x7b, 10, src, -16, 0));
+                    self.map_call(key, 2, Some(flags));
                 }
-                self.push(insn(0x62, 10, 0, -4, key));
-                self.push(insn(0xbf, 2, 10, 0, 0));
-                self.push(insn(0x07, 2, 0, 0, -4));
-                if !delete {
-                    self.push(insn(0xbf, 3, 10, 0, 0));
-                    self.push(insn(0x07, 3, 0, 0, -24));
-                    self.push(insn(0xb7, 4, 0, 0, flags));
-                }
-                self.push(Unit::Wide(
-                    RawInsn::new(0x18, 1, 5, 0, 0),
-                    RawInsn::new(0, 0, 0, 0, 0),
-                ));
-                self.push(insn(0x85, 0, 0, 0, if delete { 3 } else { 2 }));
                 return;
             }
             Op::Helper { id } => insn(0x85, 0, 0, 0, id),
