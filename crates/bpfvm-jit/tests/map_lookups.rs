@@ -1,8 +1,9 @@
-//! `bpf_map_lookup_elem` made directly by the JIT (a map named by `lddw`, the key in the
-//! current frame: `map_calls.rs`) against the interpreter, which always calls the helper,
-//! and against hand-computed values: what the lookup returns, what a write through the
-//! value does to the map, a read-only value's fault, a replaced helper 1, and a key the
-//! JIT cannot place (in the caller's frame), which keeps the helper call.
+//! Map lookups, updates and deletes made directly by the JIT (a map named by `lddw`, the
+//! key and value in the current frame: `map_calls.rs`) against the interpreter, which
+//! always calls the helper, and against hand-computed values: what a lookup returns,
+//! what a write through the value does to the map, a read-only value's fault, the
+//! update and delete errnos, a replaced helper 1, and a key the JIT cannot place (in the
+//! caller's frame), which keeps the helper call.
 
 mod common;
 
@@ -24,16 +25,23 @@ fn load(src: &str, map: &Arc<dyn Map>, helpers: HelperRegistry) -> LoadedProgram
         .expect("test program loads")
 }
 
-/// A map of `spec` with keys `0..8` (as `key_size`-byte little-endian numbers; arrays
-/// have them all) holding `100 + key` in their first 8 bytes.
+/// A map of `spec` with keys `0..8` filled by [`fill`].
 fn filled(spec: &MapSpec) -> Arc<dyn Map> {
     let map: Arc<dyn Map> = Arc::from(create_map(spec, &MapConfig::new(2, 1 << 24)).expect("map"));
+    fill(&map, spec);
+    map
+}
+
+/// Keys `0..8` (as `key_size`-byte little-endian numbers; arrays have them all) hold
+/// `100 + key` in their first 8 bytes, and key 12 is absent (an array has no key 12 and
+/// cannot delete: that error is the expected one).
+fn fill(map: &Arc<dyn Map>, spec: &MapSpec) {
     for k in 0..8u64 {
         let mut value = vec![0; map.value_len()];
         value[..8].copy_from_slice(&(100 + k).to_le_bytes());
         map.update(&key(spec, k), &value, 0).expect("fill");
     }
-    map
+    let _ = map.delete(&key(spec, 12));
 }
 
 fn key(spec: &MapSpec, k: u64) -> Vec<u8> {
@@ -44,22 +52,14 @@ fn key(spec: &MapSpec, k: u64) -> Vec<u8> {
         .collect()
 }
 
-/// Runs `src` on both engines, over `spec`'s filled map put back before each run; returns
+/// Runs `src` on both engines with `helpers`, over `spec`'s filled map put back before
+/// each run; returns
 /// both observations, the map's value under key 5 (first 8 bytes) after each run being
 /// the snapshot.
-fn run(src: &str, spec: &MapSpec, helpers: impl Fn() -> HelperRegistry) -> (Observed, Observed) {
+fn run(src: &str, spec: &MapSpec, helpers: HelperRegistry) -> (Observed, Observed) {
     let map = filled(spec);
-    let prog = load(src, &map, helpers());
-    // Keys 0..8 hold `100 + key` again and key 12 is gone (an array has no key 12 and
-    // cannot delete: that error is the expected one).
-    let reset = || {
-        for k in 0..8u64 {
-            let mut value = vec![0; map.value_len()];
-            value[..8].copy_from_slice(&(100 + k).to_le_bytes());
-            map.update(&key(spec, k), &value, 0).expect("reset");
-        }
-        let _ = map.delete(&key(spec, 12));
-    };
+    let prog = load(src, &map, helpers);
+    let reset = || fill(&map, spec);
     let snapshot = || map.lookup(&key(spec, 5)).expect("key 5")[..8].to_vec();
     let opts = RunOptions::new().with_budget(10_000);
     let (interp, jit) = run_both_with(&prog, &[0; 16], &opts, &reset, &snapshot);
@@ -106,7 +106,7 @@ fn direct_lookups_give_the_helpers_values_in_every_map_of_values() {
             l12 = lookup(&store, 12),
             l5 = lookup(&store, 5),
         );
-        let (interp, jit) = run(&src, &spec, || HelperRegistry::for_program_type(KIND));
+        let (interp, jit) = run(&src, &spec, HelperRegistry::for_program_type(KIND));
         assert_eq!(jit.result, Ok(103 + 107 + 1000), "{:?}", spec.map_type);
         assert_eq!(jit.maps, 999u64.to_le_bytes(), "{:?}", spec.map_type);
         assert_eq!(interp, jit);
@@ -124,7 +124,7 @@ fn a_value_read_only_for_programs_faults_at_the_same_store() {
         "{}if r0 == 0 goto +1\n*(u64 *)(r0 + 0) = 1\nr0 = 0\nexit\n",
         lookup("*(u32 *)(r10 - 16)", 5)
     );
-    let (_, jit) = run(&src, &spec, || HelperRegistry::for_program_type(KIND));
+    let (_, jit) = run(&src, &spec, HelperRegistry::for_program_type(KIND));
     let Err(Ended::Fault(fault)) = jit.result else {
         panic!("expected a fault, got {jit}");
     };
@@ -146,17 +146,14 @@ fn a_value_read_only_for_programs_faults_at_the_same_store() {
 #[test]
 fn a_helper_1_of_the_host_is_the_one_called() {
     let spec = MapSpec::new(MapType::Hash, 4, 8, 16);
-    let helpers = || {
-        let mut registry = HelperRegistry::for_program_type(KIND);
-        // The host's own lookup: the key's first byte times 2, whatever the map.
-        let mine = Helper::host(1, "host_lookup", None, |ctx, args| {
-            let mut first = [0u8];
-            ctx.regions.read_bytes(args[1], &mut first)?;
-            Ok(u64::from(first[0]) * 2)
-        });
-        registry.register(mine).expect("id 1");
-        registry
-    };
+    let mut helpers = HelperRegistry::for_program_type(KIND);
+    // The host's own lookup: the key's first byte times 2, whatever the map.
+    let mine = Helper::host(1, "host_lookup", None, |ctx, args| {
+        let mut first = [0u8];
+        ctx.regions.read_bytes(args[1], &mut first)?;
+        Ok(u64::from(first[0]) * 2)
+    });
+    helpers.register(mine).expect("id 1");
     let src = format!("{}exit\n", lookup("*(u32 *)(r10 - 16)", 21));
     let (_, jit) = run(&src, &spec, helpers);
     assert_eq!(jit.result, Ok(42));
@@ -169,7 +166,7 @@ fn a_key_in_the_callers_frame_goes_through_the_helper() {
     // comes from its caller: unknown to the callee's translation) and returns the value.
     let src = "*(u32 *)(r10 - 4) = 6\nr2 = r10\nr2 += -4\ncall get\nexit\n\
                get:\nr1 = map[idx:0]\ncall 1\nif r0 == 0 goto +1\nr0 = *(u64 *)(r0 + 0)\nexit\n";
-    let (_, jit) = run(src, &spec, || HelperRegistry::for_program_type(KIND));
+    let (_, jit) = run(src, &spec, HelperRegistry::for_program_type(KIND));
     assert_eq!(jit.result, Ok(106));
 }
 
@@ -203,9 +200,11 @@ fn updates_and_deletes(store: &str) -> String {
 #[test]
 fn direct_updates_and_deletes_return_the_helpers_errnos() {
     for (spec, store) in value_maps(48) {
-        let (_, jit) = run(&updates_and_deletes(&store), &spec, || {
-            HelperRegistry::for_program_type(KIND)
-        });
+        let (_, jit) = run(
+            &updates_and_deletes(&store),
+            &spec,
+            HelperRegistry::for_program_type(KIND),
+        );
         // 0, then -E2BIG (-7) or 0, -EEXIST (-17), then -EINVAL (-22) twice or 0 and
         // -ENOENT (-2), each as its low byte.
         let expected: u64 = if matches!(spec.map_type, MapType::Array | MapType::PercpuArray) {
@@ -219,9 +218,11 @@ fn direct_updates_and_deletes_return_the_helpers_errnos() {
     // A map read-only for programs: every update and delete is -EPERM (-1).
     let mut spec = MapSpec::new(MapType::Hash, 4, 8, 16);
     spec.flags = F_RDONLY_PROG;
-    let (_, jit) = run(&updates_and_deletes("*(u32 *)(r10 - 48)"), &spec, || {
-        HelperRegistry::for_program_type(KIND)
-    });
+    let (_, jit) = run(
+        &updates_and_deletes("*(u32 *)(r10 - 48)"),
+        &spec,
+        HelperRegistry::for_program_type(KIND),
+    );
     assert_eq!(jit.result, Ok(0xff_ff_ff_ff_ff));
     assert_eq!(jit.maps, 105u64.to_le_bytes());
 }
