@@ -397,6 +397,7 @@ impl<'a> Regions<'a> {
 
     /// Adds the value blocks `prog` addresses directly (its global data maps) for the
     /// whole run, writable unless the map is read-only for programs.
+    #[inline]
     pub fn add_direct_values(&mut self, prog: &'a crate::LoadedProgram) -> Result<(), RegionError> {
         for map in prog.direct_value_maps() {
             if let Some((ptr, len, writable)) = map.direct_value() {

@@ -232,6 +232,9 @@ impl<'a> RunState<'a> {
     /// Ends the run's obligations after the program stopped (normally or by a fault):
     /// pending ring-buffer records are discarded, a held spin lock is released.
     pub fn cleanup(&mut self, regions: &mut Regions<'_>) {
+        if self.pending.is_empty() && self.held_lock.is_none() {
+            return; // the common case, without a drain's bookkeeping
+        }
         for (owner, addr) in self.pending.drain(..) {
             owner.abandon(addr);
             regions.remove_shared(addr);
