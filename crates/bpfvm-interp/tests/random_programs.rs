@@ -2,110 +2,23 @@
 //! Never a panic, never a hang (the budget ends loops), never a wild access.
 
 use bpfvm_interp::Interpreter;
-use bpfvm_isa::spec::OPCODES;
-use bpfvm_isa::{Program, ProgramErrorKind, RawInsn};
-use bpfvm_runtime::{
-    CancelToken, FaultKind, LoadErrorKind, LoadedProgram, ProgramType, RunOptions,
-};
+use bpfvm_runtime::{CancelToken, FaultKind, RunOptions};
+use bpfvm_testkit::{raw_build, raw_slot, repair_and_load};
 use proptest::prelude::*;
 
 const BUDGET: u64 = 5_000;
-
-/// Immediates that hit the corners: zero, ±1, widths, extremes, and small jump targets.
-fn imm() -> impl Strategy<Value = i32> {
-    prop_oneof![
-        -4i32..8,
-        Just(16),
-        Just(32),
-        Just(64),
-        Just(i32::MIN),
-        Just(i32::MAX),
-        Just(5),
-        any::<i32>(),
-    ]
-}
-
-/// One instruction drawn from the opcode table, with operands.
-fn slot() -> impl Strategy<Value = (usize, u8, u8, i16, i32, i32)> {
-    (
-        0..OPCODES.len(),
-        0u8..11,
-        0u8..11,
-        prop_oneof![-4i16..6, any::<i16>()],
-        imm(),
-        imm(),
-    )
-}
-
-fn build(parts: &[(usize, u8, u8, i16, i32, i32)]) -> Vec<RawInsn> {
-    let mut slots = Vec::new();
-    for &(row, dst, src, off, imm, next_imm) in parts {
-        let Some(info) = OPCODES.get(row) else {
-            continue;
-        };
-        slots.push(info.example(dst, src, off, imm));
-        if info.opcode == 0x18 {
-            slots.push(RawInsn::new(0, 0, 0, 0, next_imm));
-        }
-    }
-    slots.push(RawInsn::new(0x95, 0, 0, 0, 0));
-    slots
-}
-
-/// Loads the slots, fixing whatever instruction the validator or the loader names until
-/// the program loads: a write to `r10` gets another register, a jump or call that misses
-/// gets offset 0, map loads and kfunc calls become plain ones.
-fn repair_and_load(mut slots: Vec<RawInsn>) -> Option<LoadedProgram> {
-    for _ in 0..200 {
-        let program = match Program::from_slots(slots.clone()) {
-            Ok(p) => p,
-            Err(e) => {
-                let raw = slots.get_mut(e.pc)?;
-                match e.kind {
-                    ProgramErrorKind::FramePointerWrite => {
-                        if raw.dst == 10 {
-                            raw.dst = 0;
-                        }
-                        if raw.src == 10 {
-                            raw.src = 0;
-                        }
-                    }
-                    ProgramErrorKind::JumpOutOfRange { .. }
-                    | ProgramErrorKind::JumpIntoLddw { .. } => {
-                        raw.off = 0;
-                        raw.imm = 0;
-                    }
-                    _ => return None,
-                }
-                continue;
-            }
-        };
-        match LoadedProgram::new(program, ProgramType::Conformance) {
-            Ok(p) => return Some(p),
-            Err(e) => {
-                let raw = slots.get_mut(e.pc)?;
-                match e.kind {
-                    // Code address of the instruction after the lddw.
-                    LoadErrorKind::BadCodeAddress { .. } => raw.imm = 1,
-                    _ => raw.src = 0,
-                }
-            }
-        }
-    }
-    None
-}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
 
     #[test]
     fn random_programs_end_in_a_value_or_a_fault(
-        parts in prop::collection::vec(slot(), 1..24),
+        parts in prop::collection::vec(raw_slot(), 1..24),
         mem in prop::collection::vec(any::<u8>(), 0..64),
     ) {
-        let prog = repair_and_load(build(&parts));
+        let prog = repair_and_load(raw_build(&parts));
         prop_assert!(prog.is_some(), "repair failed");
-        let Some(prog) = prog else { return Ok(()) };
+        let Some((_, prog)) = prog else { return Ok(()) };
         let len = prog.program().len();
         let interp = Interpreter::new();
         let opts = RunOptions::new().with_budget(BUDGET).with_cancel(CancelToken::new());

@@ -13,9 +13,9 @@
 //!   and accesses that hit and miss memory (`r6` = the memory, plus small offsets), the
 //!   stack (`r10` - offsets, also above the frame and below the last one) and wild
 //!   addresses.
-//! - [`raw_build`] + [`repair_and_load`]: instructions drawn from the whole opcode table with random operands
-//!   (as `bpfvm-interp/tests/random_programs.rs`), repaired until the loader accepts them;
-//!   loops there are unbounded, so these often end on the budget.
+//! - `bpfvm_testkit`'s raw generator: instructions drawn from the whole opcode table with
+//!   random operands (as in `bpfvm-interp/tests/random_programs.rs`), repaired until the
+//!   loader accepts them; loops there are unbounded, so these often end on the budget.
 //!
 //! Programs see real host addresses, and each engine has its own stack; both engines
 //! run over the same memory buffer, so only a frame address (`r10`) can differ. The
@@ -27,9 +27,9 @@
 mod common;
 
 use bpfvm_isa::disasm::{Syntax, disassemble};
-use bpfvm_isa::spec::OPCODES;
-use bpfvm_isa::{Program, ProgramErrorKind, RawInsn};
-use bpfvm_runtime::{FaultKind, LoadErrorKind, LoadedProgram, ProgramType, RunOptions};
+use bpfvm_isa::{Program, RawInsn};
+use bpfvm_runtime::{FaultKind, LoadedProgram, ProgramType, RunOptions};
+use bpfvm_testkit::{raw_build, raw_slot, repair_and_load};
 use proptest::prelude::*;
 
 use std::sync::Arc;
@@ -945,87 +945,7 @@ proptest! {
 }
 
 // ---------------------------------------------------------------------------------------
-// Instructions from the whole opcode table.
-
-fn raw_imm() -> impl Strategy<Value = i32> {
-    prop_oneof![
-        -4i32..8,
-        Just(16),
-        Just(32),
-        Just(64),
-        Just(i32::MIN),
-        Just(i32::MAX),
-        any::<i32>(),
-    ]
-}
-
-/// One instruction drawn from the opcode table, with operands.
-fn raw_slot() -> impl Strategy<Value = (usize, u8, u8, i16, i32, i32)> {
-    (
-        0..OPCODES.len(),
-        0u8..11,
-        0u8..11,
-        prop_oneof![-4i16..6, any::<i16>()],
-        raw_imm(),
-        raw_imm(),
-    )
-}
-
-fn raw_build(parts: &[(usize, u8, u8, i16, i32, i32)]) -> Vec<RawInsn> {
-    let mut slots = Vec::new();
-    for &(row, dst, src, off, imm, next_imm) in parts {
-        let Some(info) = OPCODES.get(row) else {
-            continue;
-        };
-        slots.push(info.example(dst, src, off, imm));
-        if info.opcode == 0x18 {
-            slots.push(RawInsn::new(0, 0, 0, 0, next_imm));
-        }
-    }
-    slots.push(RawInsn::new(0x95, 0, 0, 0, 0));
-    slots
-}
-
-/// Loads the slots, fixing whatever instruction the validator or the loader names until
-/// the program loads (as `bpfvm-interp/tests/random_programs.rs`).
-fn repair_and_load(mut slots: Vec<RawInsn>) -> Option<(Vec<RawInsn>, LoadedProgram)> {
-    for _ in 0..200 {
-        let program = match Program::from_slots(slots.clone()) {
-            Ok(p) => p,
-            Err(e) => {
-                let raw = slots.get_mut(e.pc)?;
-                match e.kind {
-                    ProgramErrorKind::FramePointerWrite => {
-                        if raw.dst == 10 {
-                            raw.dst = 0;
-                        }
-                        if raw.src == 10 {
-                            raw.src = 0;
-                        }
-                    }
-                    ProgramErrorKind::JumpOutOfRange { .. }
-                    | ProgramErrorKind::JumpIntoLddw { .. } => {
-                        raw.off = 0;
-                        raw.imm = 0;
-                    }
-                    _ => return None,
-                }
-                continue;
-            }
-        };
-        match LoadedProgram::new(program, ProgramType::Conformance) {
-            Ok(p) => return Some((slots, p)),
-            Err(e) => {
-                let raw = slots.get_mut(e.pc)?;
-                match e.kind {
-                    LoadErrorKind::BadCodeAddress { .. } => raw.imm = 1,
-                    _ => raw.src = 0,
-                }
-            }
-        }
-    }
-    None
-}
+// Instructions from the whole opcode table (`bpfvm-testkit`).
 
 /// Makes every read of `r10` as a value (rather than as an access's base) read `r0`:
 /// each engine has its own stack, so a frame address in `r0`, in memory or in a branch
