@@ -53,9 +53,8 @@ fn key(spec: &MapSpec, k: u64) -> Vec<u8> {
 }
 
 /// Runs `src` on both engines with `helpers`, over `spec`'s filled map put back before
-/// each run; returns
-/// both observations, the map's value under key 5 (first 8 bytes) after each run being
-/// the snapshot.
+/// each run; returns both observations, whose map snapshot is the first 8 bytes of the
+/// value under key 5 after the run.
 fn run(src: &str, spec: &MapSpec, helpers: HelperRegistry) -> (Observed, Observed) {
     let map = filled(spec);
     let prog = load(src, &map, helpers);

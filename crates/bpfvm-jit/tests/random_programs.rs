@@ -9,10 +9,11 @@
 //!   call-depth fault; one in four made only of what the JIT makes inline), helper 5
 //!   (the only helper of the conformance program type) and unknown helpers, `callx` of
 //!   code addresses and of numbers, every ALU operation in 32 and 64 bits with
-//!   div/mod/shift corner values, byte swaps, sign-extending moves and loads, atomics (aligned and not), load-acquire/store-release, legacy packet loads,
-//!   and accesses that hit and miss memory (`r6` = the memory, plus small offsets), the
-//!   stack (`r10` - offsets, also above the frame and below the last one) and wild
-//!   addresses.
+//!   div/mod/shift corner values, byte swaps, sign-extending moves and loads, atomics
+//!   (aligned and not), load-acquire/store-release, legacy packet loads, map updates and
+//!   deletes (in the socket-filter property), and accesses that hit and miss memory
+//!   (`r6` = the memory, plus small offsets), the stack (`r10` - offsets, also above the
+//!   frame and below the last one) and wild addresses.
 //! - `bpfvm_testkit`'s raw generator: instructions drawn from the whole opcode table with
 //!   random operands (as in `bpfvm-interp/tests/random_programs.rs`), repaired until the
 //!   loader accepts them; loops there are unbounded, so these often end on the budget.
