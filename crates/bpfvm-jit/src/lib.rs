@@ -41,7 +41,11 @@
 //!   cancellation fault names the pc of the back-edge or call that noticed; a run may go
 //!   past its budget by at most one stretch of straight-line code, and a cancellation is
 //!   noticed within 65,536 instructions of it (the interpreter faults at the exact
-//!   instruction and polls the flag at every backward jump and call);
+//!   instruction and polls the flag at every backward jump and call). A loop of one
+//!   block that only computes on registers and steps a counter by one towards a bound
+//!   is *strip-mined* (`counted`): at its head the code works out how many trips the
+//!   fuel pays for and runs them without the test, charging them at once, so the
+//!   faults and the pcs that notice them stay where they were;
 //! - faults come back as the interpreter's typed [`Fault`], never as a signal or a crash.
 //!
 //! [`Jit::with_constant_blinding`] adds hardening for untrusted bytecode: no immediate of
@@ -79,6 +83,7 @@
 
 mod coalesce;
 mod code;
+mod counted;
 mod liveness;
 mod map_calls;
 mod runtime;

@@ -6,7 +6,9 @@
 //! Cranelift variables, `r10` is the frame-pointer parameter (no validated program writes
 //! it). At each block's entry the block's instruction count is subtracted from the
 //! fuel; back-edges and calls test the fuel's sign, and when it has run out the runtime
-//! checks the cancel flag and refills the fuel from the budget (or faults).
+//! checks the cancel flag and refills the fuel from the budget (or faults). A counted
+//! loop (`counted`) is strip-mined: trips the fuel pays for run in a copy of the loop
+//! without the test (`counted_loop`).
 //!
 //! Memory: `[r10 + off]` with `-512 <= off <= -size` is inside the current frame, which is
 //! always reachable, so it is accessed directly. Every other access is tested inline,
@@ -53,6 +55,7 @@ use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Module};
 
 use crate::coalesce::{Group, Groups};
+use crate::counted;
 use crate::liveness::{ARGS, CALLEE_VISIBLE, CallRegs, RegSet};
 use crate::map_calls::{self, DirectCall, MapHelper};
 use crate::runtime::{self, JitRun, RAISE_DEPTH, RAISE_PC, STATUS_TAIL_RETURN};
@@ -503,7 +506,20 @@ impl<'p> FunctionTranslator<'p> {
     /// Fills the current block with the instructions from `pc` to the end of its BPF
     /// block (its terminator, or the next leader): the whole block (`whole`, first
     /// taking its instruction count from the fuel), or its rest from `pc` on.
-    fn fill(&self, cx: &mut Cx<'_>, mut pc: usize, whole: bool) {
+    /// A counted loop's head (`counted`) gets the strip-mined loop instead.
+    fn fill(&self, cx: &mut Cx<'_>, pc: usize, whole: bool) {
+        if whole && cx.inlined.is_empty() {
+            let shape = cx.shape();
+            if let Some(lp) = counted::find(self.prog.program(), pc, &shape.leaders) {
+                self.counted_loop(cx, pc, &lp);
+                return;
+            }
+        }
+        self.fill_code(cx, pc, whole);
+    }
+
+    /// [`Self::fill`] without the counted-loop case.
+    fn fill_code(&self, cx: &mut Cx<'_>, mut pc: usize, whole: bool) {
         let program = self.prog.program();
         let shape = cx.shape();
         let (leaders, reachable) = (&shape.leaders, &shape.reachable);
@@ -538,6 +554,97 @@ impl<'p> FunctionTranslator<'p> {
             }
             pc = next;
         }
+    }
+
+    /// The counted loop `lp` whose head is `head`, strip-mined (`counted`), from the
+    /// head's block on:
+    /// - the head works out `T`, the trips to run untested: all `t` trips left to the
+    ///   loop's exit when the fuel pays for them, else as many as it pays for, `⌊fuel /
+    ///   len⌋` (none: the tested loop);
+    /// - the strip, a copy of the loop's body whose jump compares the counter with its
+    ///   value after `T` trips instead of with the bound, and has no fuel test;
+    /// - after it, the fuel pays for the `T` trips; if the loop is over, on after it,
+    ///   else into the tested loop for one trip, whose fuel test, failing, lets the
+    ///   runtime refill the fuel or fault exactly where the loop would have, and whose
+    ///   jump goes back to the head;
+    /// - the tested loop: the block as [`Self::fill_code`] makes it.
+    fn counted_loop(&self, cx: &mut Cx<'_>, head: usize, lp: &counted::CountedLoop) {
+        let program = self.prog.program();
+        let len = lp.len as i64;
+        let fuel = cx.b.use_var(cx.remaining);
+        let start = cx.reg(lp.counter);
+        let bound = match lp.bound {
+            Source::Reg(r) => cx.reg(r),
+            Source::Imm(i) => cx.imm(I64, i64::from(i)),
+        };
+        // Trips to the exit (0: 2^64), and whether the fuel pays for all of them.
+        let trips = if lp.step > 0 {
+            cx.b.ins().isub(bound, start)
+        } else {
+            cx.b.ins().isub(start, bound)
+        };
+        let below = cx.b.ins().iadd_imm_s(trips, -1);
+        let few =
+            cx.b.ins()
+                .icmp_imm_s(IntCC::UnsignedLessThan, below, 1 << 32);
+        let cost = cx.b.ins().imul_imm_s(trips, len);
+        let paid = cx.b.ins().icmp(IntCC::SignedLessThanOrEqual, cost, fuel);
+        let whole = cx.b.ins().band(few, paid);
+        let strip_head = cx.b.create_block();
+        let strip = cx.b.create_block();
+        let partial = cx.b.create_block();
+        let some = cx.b.create_block();
+        let tested = cx.b.create_block();
+        let after = cx.b.create_block();
+        cx.b.append_block_param(strip_head, I64);
+        cx.b.ins()
+            .brif(whole, strip_head, &[BlockArg::Value(trips)], partial, &[]);
+        cx.b.seal_block(partial);
+
+        // Not all of them: as many as the fuel pays for, if any.
+        cx.b.switch_to_block(partial);
+        let poor = cx.b.ins().icmp_imm_s(IntCC::SignedLessThan, fuel, len);
+        cx.b.ins().brif(poor, tested, &[], some, &[]);
+        cx.b.seal_block(some);
+        cx.b.switch_to_block(some);
+        let paid_for = cx.b.ins().udiv_imm_s(fuel, len);
+        cx.b.ins().jump(strip_head, &[BlockArg::Value(paid_for)]);
+        cx.b.seal_block(strip_head);
+
+        // The strip: the body, then the counter against its value after `T` trips.
+        cx.b.switch_to_block(strip_head);
+        let count = cx.b.block_params(strip_head)[0];
+        let stop = if lp.step > 0 {
+            cx.b.ins().iadd(start, count)
+        } else {
+            cx.b.ins().isub(start, count)
+        };
+        cx.b.ins().jump(strip, &[]);
+        cx.b.switch_to_block(strip);
+        let mut pc = head;
+        while pc < lp.jump {
+            let Some(insn) = program.get(pc) else { break };
+            self.insn(cx, pc, insn);
+            pc += insn.slots();
+        }
+        let counter = cx.reg(lp.counter);
+        let again = cx.b.ins().icmp(IntCC::NotEqual, counter, stop);
+        cx.b.ins().brif(again, strip, &[], after, &[]);
+        cx.b.seal_block(strip);
+        cx.b.seal_block(after);
+
+        // The trips' fuel; then out of the loop, or one tested trip.
+        cx.b.switch_to_block(after);
+        let spent = cx.b.ins().imul_imm_s(count, len);
+        let left = cx.b.ins().isub(fuel, spent);
+        cx.b.def_var(cx.remaining, left);
+        let done = cx.b.ins().icmp(IntCC::Equal, counter, bound);
+        let exit = cx.block_for(lp.jump + 1);
+        cx.b.ins().brif(done, exit, &[], tested, &[]);
+        cx.b.seal_block(tested);
+
+        cx.b.switch_to_block(tested);
+        self.fill_code(cx, head, true);
     }
 
     /// After the leader of a coalesced group (`coalesce`), in the ordinary code: tests
