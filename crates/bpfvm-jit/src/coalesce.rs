@@ -10,9 +10,9 @@
 //! of the leader's block, then the [`Group::blocks`]), where the members access memory
 //! directly. When the span test fails, the ordinary code runs, every access tested on its
 //! own, so faults and their pcs are exactly the interpreter's. (Testing after the
-//! leader's access, not before: when the leader's region is not the window yet, as at a
-//! run's first access, the leader's slow path makes it the window, and the span test
-//! then passes.)
+//! leader's access, not before: when the leader's region is not the window yet (a run's
+//! window starts as its input), the leader's slow path makes it the window, and the span
+//! test then passes.)
 //!
 //! Why a member needs no test in the fast version: the span test found
 //! `[X + lo, X + hi)` inside the plain window (writable, for stores) with `X`'s value at

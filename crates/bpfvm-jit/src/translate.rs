@@ -652,7 +652,7 @@ impl<'p> FunctionTranslator<'p> {
     /// group's fast version, filled here (so that it is laid out right after the test),
     /// where the members access memory directly. The current block is then the ordinary
     /// code's. (The leader's own access, tested on its own, comes first: when its region
-    /// was not the window yet, as at a run's first access, the slow path has made it so.)
+    /// was not the window yet, the slow path has made it so.)
     fn lead(&self, cx: &mut Cx<'_>, group: &Group, next: usize) {
         let base = cx.reg(group.base);
         let first = cx.b.ins().iadd_imm_s(base, group.lo);

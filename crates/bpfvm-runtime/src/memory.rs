@@ -313,6 +313,20 @@ impl<'a> Regions<'a> {
         Ok(self.len - 1)
     }
 
+    /// Adds a plain region of the run's setup (its memory, packet or context bytes); the
+    /// first one starts as the hot region, before any access: a program's first access
+    /// usually goes to its input, which is then checked first, and a JIT's inline window
+    /// covers it from the start instead of after a slow-path search.
+    #[inline]
+    fn push_plain(&mut self, region: MemoryRegion) -> Result<usize, RegionError> {
+        let index = self.push(region)?;
+        if self.hot_plain.len == 0 {
+            self.hot_plain = region;
+            self.hot = region;
+        }
+        Ok(index)
+    }
+
     /// Adds a shared region (a map value, a ring-buffer record) for the rest of the run,
     /// or until [`MAX_DYNAMIC_REGIONS`] newer ones have been added. Adding the region that
     /// was added last again adds nothing. Returns the region's address.
@@ -461,7 +475,7 @@ impl<'a> Regions<'a> {
         }
         check_bounds(bounds, buf.len())?;
         let ptr = buf.as_mut_ptr();
-        let index = self.push(MemoryRegion {
+        let index = self.push_plain(MemoryRegion {
             ptr: ptr.wrapping_add(bounds.meta),
             len: (bounds.end - bounds.meta) as u64,
             writable: true,
@@ -559,7 +573,7 @@ impl<'a> Regions<'a> {
             return Ok(());
         }
         let ptr = mem.as_mut_ptr();
-        self.push(MemoryRegion {
+        self.push_plain(MemoryRegion {
             len: mem.len() as u64,
             ptr,
             writable: true,
@@ -577,7 +591,7 @@ impl<'a> Regions<'a> {
         }
         // Never written through: the region is not writable, so `translate` refuses stores.
         let ptr = mem.as_ptr().cast_mut();
-        self.push(MemoryRegion {
+        self.push_plain(MemoryRegion {
             len: mem.len() as u64,
             ptr,
             writable: false,
@@ -675,16 +689,18 @@ impl<'a> Regions<'a> {
         top
     }
 
-    /// The most recently hit region, which accesses check first (empty before the first
-    /// hit and after the region it copied went away). When it is shared (a map value), a
-    /// JIT may access it inline with atomic instructions.
+    /// The most recently hit region, which accesses check first (before the first hit,
+    /// the first plain region set up, or empty; empty after the region it copied went
+    /// away). When it is shared (a map value), a JIT may access it inline with atomic
+    /// instructions.
     #[inline]
     pub fn hot(&self) -> MemoryRegion {
         self.hot
     }
 
-    /// The most recently hit region that is not shared (empty before the first hit and
-    /// after the region it copied changed): what a JIT's inline window may cover. Unlike
+    /// The most recently hit region that is not shared (before the first hit, the first
+    /// plain region set up, or empty; empty after the region it copied changed): what a
+    /// JIT's inline window may cover. Unlike
     /// the hot region, map values hit in between do not replace it; it is updated and
     /// invalidated as the hot region is when frames or the packet change.
     #[inline]
@@ -1246,6 +1262,29 @@ mod tests {
         assert_eq!(r.set_stack_depth(7), Ok(fp0 - 7 * 512));
         assert_eq!(r.load::<u8>(fp0 - 4096), Ok(0));
         assert_eq!(r.set_stack_depth(8), Err(FaultKind::CallDepthExceeded));
+    }
+
+    #[test]
+    fn the_first_plain_region_set_up_is_hot_before_any_access() {
+        let (mut a, mut b) = ([0u8; 8], [0u8; 4]);
+        let (a_addr, b_addr) = (a.as_ptr() as u64, b.as_ptr() as u64);
+        let mut stack = StackMemory::new();
+        let mut r = Regions::new();
+        assert!(r.hot().is_empty() && r.hot_plain().is_empty());
+        // The stack is not an input: nothing is hot yet.
+        r.add_stack(&mut stack).expect("must succeed");
+        assert!(r.hot().is_empty() && r.hot_plain().is_empty());
+        r.add_mut(RegionKind::Memory, &mut a).expect("must succeed");
+        r.add_mut(RegionKind::Host, &mut b).expect("must succeed");
+        for hot in [r.hot(), r.hot_plain()] {
+            assert_eq!(
+                (hot.addr(), hot.len(), hot.kind()),
+                (a_addr, 8, RegionKind::Memory)
+            );
+        }
+        // The first access elsewhere takes over, as ever.
+        assert_eq!(r.load::<u32>(b_addr), Ok(0));
+        assert_eq!((r.hot().addr(), r.hot_plain().addr()), (b_addr, b_addr));
     }
 
     #[test]
