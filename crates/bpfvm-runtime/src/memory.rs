@@ -700,9 +700,9 @@ impl<'a> Regions<'a> {
 
     /// The most recently hit region that is not shared (before the first hit, the first
     /// plain region set up, or empty; empty after the region it copied changed): what a
-    /// JIT's inline window may cover. Unlike
-    /// the hot region, map values hit in between do not replace it; it is updated and
-    /// invalidated as the hot region is when frames or the packet change.
+    /// JIT's inline window may cover. Unlike the hot region, map values hit in between
+    /// do not replace it; it is updated and invalidated as the hot region is when frames
+    /// or the packet change.
     #[inline]
     pub fn hot_plain(&self) -> MemoryRegion {
         self.hot_plain
