@@ -143,26 +143,30 @@ fn direct(prog: &LoadedProgram, helper: MapHelper, facts: &[Fact; 10]) -> Option
 
 /// The facts after `insn` at `pc`.
 fn step(prog: &LoadedProgram, pc: usize, insn: Insn, facts: &mut [Fact; 10]) {
-    let index = |r: Reg| usize::from(r.index()).min(10);
+    // `r10` is the top of the current frame; `r0`–`r9` hold what the walk found.
+    let holds = |facts: &[Fact; 10], r: Reg| match r {
+        Reg::R10 => Fact::Frame(0),
+        _ => facts
+            .get(usize::from(r.index()))
+            .copied()
+            .unwrap_or(Fact::Unknown),
+    };
     let new = match insn {
         Insn::Alu {
             width: Width::W64,
             op: AluOp::Mov,
             dst,
             src: Source::Reg(src),
-        } => Some((
-            dst,
-            facts.get(index(src)).copied().unwrap_or(Fact::Frame(0)),
-        )),
+        } => Some((dst, holds(facts, src))),
         Insn::Alu {
             width: Width::W64,
             op: op @ (AluOp::Add | AluOp::Sub),
             dst,
             src: Source::Imm(imm),
         } => {
-            let moved = match facts.get(index(dst)) {
-                Some(&Fact::Frame(off)) if op == AluOp::Add => Fact::Frame(off + i64::from(imm)),
-                Some(&Fact::Frame(off)) => Fact::Frame(off - i64::from(imm)),
+            let moved = match holds(facts, dst) {
+                Fact::Frame(off) if op == AluOp::Add => Fact::Frame(off + i64::from(imm)),
+                Fact::Frame(off) => Fact::Frame(off - i64::from(imm)),
                 _ => Fact::Unknown,
             };
             Some((dst, moved))
@@ -187,8 +191,9 @@ fn step(prog: &LoadedProgram, pc: usize, insn: Insn, facts: &mut [Fact; 10]) {
             *fact = Fact::Unknown;
         }
     }
+    // (A write to `r10`, which validation refuses, would change nothing here.)
     if let Some((dst, fact)) = new
-        && let Some(slot) = facts.get_mut(index(dst))
+        && let Some(slot) = facts.get_mut(usize::from(dst.index()))
     {
         *slot = fact;
     }
