@@ -113,6 +113,27 @@ fn the_sum_loop_adds_up_and_stops_where_its_budget_runs_out() {
 }
 
 #[test]
+fn counted_loops_are_strip_mined_and_others_are_not() {
+    // The strip's head divides the fuel by the loop's length (Cranelift IR `udiv`,
+    // before optimization); nothing else in these programs divides.
+    let strips = |prog: &LoadedProgram| {
+        let dumps = Jit::new().dump(prog).expect("compiles");
+        dumps
+            .iter()
+            .map(|d| d.ir.matches("udiv").count())
+            .sum::<usize>()
+    };
+    assert_eq!(strips(&sum_loop(10)), 1);
+    // Stepped by 2, or with a memory access in the body: one fuel test per trip.
+    let by_two = load("r0 = 0\nr3 = 10\nl: r0 += r3\nr3 += -2\nif r3 != 0 goto l\nexit");
+    assert_eq!(strips(&by_two), 0);
+    let reads = load(
+        "r0 = 0\nr3 = 10\nl: r4 = *(u8 *)(r1 + 0)\nr0 += r4\nr3 += -1\nif r3 != 0 goto l\nexit",
+    );
+    assert_eq!(strips(&reads), 0);
+}
+
+#[test]
 fn counting_up_to_a_register_with_constants_in_the_body() {
     // r1 from 3 up to r2 = 1003 by `r1 -= -1`: 1,000 trips of 4 (an `lddw` is one
     // instruction), prefix 4. r0 mixes a 64-bit constant in on every trip.
