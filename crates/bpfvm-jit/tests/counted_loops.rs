@@ -12,24 +12,11 @@ use std::time::Duration;
 
 use bpfvm_interp::Interpreter;
 use bpfvm_jit::Jit;
-use bpfvm_runtime::{CancelToken, Engine, FaultKind, LoadedProgram, RunError, RunOptions};
+use bpfvm_runtime::{CancelToken, FaultKind, LoadedProgram, RunOptions};
 use proptest::prelude::*;
 
 mod common;
-use common::load_asm as load;
-
-/// `r0`, or the fault's kind and pc, on one engine.
-fn outcome(
-    engine: &dyn Engine,
-    prog: &LoadedProgram,
-    opts: &RunOptions,
-) -> Result<u64, (FaultKind, usize)> {
-    match engine.run(prog, &mut [], opts) {
-        Ok(r0) => Ok(r0),
-        Err(RunError::Fault(f)) => Err((f.kind, f.pc)),
-        Err(e) => panic!("run failed: {e}"),
-    }
-}
+use common::{load_asm as load, outcome};
 
 /// The JIT's outcome (plain and blinded, which must agree) for a program whose loop,
 /// jumping back at `jump`, runs `total` instructions up to its last back-edge, checked

@@ -6,26 +6,13 @@
 
 use bpfvm_interp::Interpreter;
 use bpfvm_jit::Jit;
-use bpfvm_runtime::{Engine, FaultKind, LoadedProgram, RunError, RunOptions};
+use bpfvm_runtime::{FaultKind, LoadedProgram, RunOptions};
 
 mod common;
-use common::load_asm as load;
+use common::{load_asm as load, outcome};
 
 /// `translate.rs`'s deepest nesting of inline calls.
 const MAX_INLINE_DEPTH: usize = 4;
-
-/// `r0`, or the fault's kind and pc, on one engine.
-fn outcome(
-    engine: &dyn Engine,
-    prog: &LoadedProgram,
-    opts: &RunOptions,
-) -> Result<u64, (FaultKind, usize)> {
-    match engine.run(prog, &mut [], opts) {
-        Ok(r0) => Ok(r0),
-        Err(RunError::Fault(f)) => Err((f.kind, f.pc)),
-        Err(e) => panic!("run failed: {e}"),
-    }
-}
 
 /// The outcome on the interpreter, checked to be the JIT's and the blinded JIT's.
 fn agreed(prog: &LoadedProgram, opts: &RunOptions) -> Result<u64, (FaultKind, usize)> {

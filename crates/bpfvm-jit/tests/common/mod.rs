@@ -25,6 +25,20 @@ pub fn load_asm(src: &str) -> LoadedProgram {
     .expect("test program loads")
 }
 
+/// `r0`, or the fault's kind and pc, of a run of `prog` on `engine` with no memory (for
+/// programs that compute on registers and the stack only). Any other run error panics.
+pub fn outcome(
+    engine: &dyn Engine,
+    prog: &LoadedProgram,
+    opts: &RunOptions,
+) -> Result<u64, (FaultKind, usize)> {
+    match engine.run(prog, &mut [], opts) {
+        Ok(r0) => Ok(r0),
+        Err(RunError::Fault(f)) => Err((f.kind, f.pc)),
+        Err(e) => panic!("{} run failed: {e}", engine.name()),
+    }
+}
+
 /// What one engine did: `r0` or the fault, and the memory afterwards.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observed {
