@@ -14,12 +14,15 @@
 //! head, such that
 //! - every other instruction only computes on registers (ALU, `neg`, byte swaps,
 //!   `lddw`), so nothing in a trip can fault, call out or leave the loop but the jump;
-//! - the jump is a 64-bit `if counter != bound goto head`, where `bound` is an
-//!   immediate or another register the loop does not write;
-//! - the loop writes `counter` exactly once per trip, by a 64-bit add or subtract of 1.
+//! - the jump is an `if counter != bound goto head`, 64-bit or 32-bit (`JMP32`, which
+//!   compares the low halves: what clang emits for an `int` counter with `-mcpu=v3`),
+//!   where `bound` is an immediate or another register the loop does not write;
+//! - the loop writes `counter` exactly once per trip, by an add or subtract of 1: 64-bit
+//!   for a 64-bit jump, 32- or 64-bit for a 32-bit one (either steps the low half by 1).
 //!
-//! Then after trip `j` the counter holds `v + step·j` (`v` its value at the head), and
-//! the loop leaves after trip `t = (bound − v)·step` (wrapping; `t = 0` means 2^64
+//! Then after trip `j` the counter holds `v + step·j` (`v` its value at the head; for a
+//! 32-bit jump, its low half, modulo 2^32), and the loop leaves after trip
+//! `t = (bound − v)·step` (wrapping at the jump's width; `t = 0` means 2^64 or 2^32
 //! trips). The strip stops at `v + step·T` instead of `bound`, with `T ≤ t` the trips
 //! the fuel pays for: when `T < t` the counter cannot reach `bound` before the strip
 //! ends, so the strip's exit test is a single compare, as the loop's own. What the
@@ -42,6 +45,8 @@ pub(crate) struct CountedLoop {
     pub step: i64,
     /// What the counter is compared with at the jump.
     pub bound: Source,
+    /// The jump's width: 32-bit jumps compare (and count) the low halves.
+    pub width: Width,
     /// Instructions per trip (what the fuel is charged per trip).
     pub len: usize,
 }
@@ -56,13 +61,13 @@ pub(crate) fn find(
     let mut pc = head;
     let mut len = 0;
     // The counter's writes are checked once the jump names it.
-    let mut writes: Vec<(Reg, Option<i64>)> = Vec::new();
+    let mut writes: Vec<(Reg, Option<(Width, i64)>)> = Vec::new();
     loop {
         let insn = program.get(pc)?;
         len += 1;
         match insn {
             Insn::Jmp {
-                width: Width::W64,
+                width: jump_width,
                 op: JmpOp::Ne,
                 dst,
                 src,
@@ -78,7 +83,13 @@ pub(crate) fn find(
                 }
                 let mut steps = writes.iter().filter(|&&(r, _)| r == dst);
                 let step = match (steps.next(), steps.next()) {
-                    (Some(&(_, Some(step))), None) => step,
+                    // A 32-bit step under a 64-bit compare would never reach a bound
+                    // above 2^32 - 1: not counted.
+                    (Some(&(_, Some((step_width, step)))), None)
+                        if step_width == Width::W64 || jump_width == Width::W32 =>
+                    {
+                        step
+                    }
                     _ => return None,
                 };
                 return Some(CountedLoop {
@@ -86,6 +97,7 @@ pub(crate) fn find(
                     counter: dst,
                     step,
                     bound: src,
+                    width: jump_width,
                     len,
                 });
             }
@@ -96,14 +108,12 @@ pub(crate) fn find(
                 src,
                 ..
             } => {
-                let step = match (width, op, src) {
-                    (Width::W64, AluOp::Add, Source::Imm(1))
-                    | (Width::W64, AluOp::Sub, Source::Imm(-1)) => Some(1),
-                    (Width::W64, AluOp::Add, Source::Imm(-1))
-                    | (Width::W64, AluOp::Sub, Source::Imm(1)) => Some(-1),
+                let step = match (op, src) {
+                    (AluOp::Add, Source::Imm(1)) | (AluOp::Sub, Source::Imm(-1)) => Some(1),
+                    (AluOp::Add, Source::Imm(-1)) | (AluOp::Sub, Source::Imm(1)) => Some(-1),
                     _ => None,
                 };
-                writes.push((dst, step));
+                writes.push((dst, step.map(|s| (width, s))));
             }
             Insn::Neg { dst, .. } | Insn::Endian { dst, .. } | Insn::LdDw { dst, .. } => {
                 writes.push((dst, None));
@@ -153,6 +163,7 @@ mod tests {
                 counter: Reg::R3,
                 step: -1,
                 bound: Source::Imm(0),
+                width: Width::W64,
                 len: 3,
             })
         );
@@ -169,9 +180,30 @@ mod tests {
                 counter: Reg::R1,
                 step: 1,
                 bound: Source::Reg(Reg::R2),
+                width: Width::W64,
                 len: 4,
             })
         );
+    }
+
+    #[test]
+    fn finds_32_bit_counters_under_32_bit_jumps() {
+        // clang's `int` counter with -mcpu=v3; the step may be 32- or 64-bit.
+        for step in ["w1 += 1", "r1 += 1"] {
+            let src = format!("w1 = 0\nl:\nw0 += w1\n{step}\nif w1 != 100 goto l\nexit\n");
+            assert_eq!(
+                find_in(&src, 1),
+                Some(CountedLoop {
+                    jump: 3,
+                    counter: Reg::R1,
+                    step: 1,
+                    bound: Source::Imm(100),
+                    width: Width::W32,
+                    len: 3,
+                }),
+                "{step}"
+            );
+        }
     }
 
     #[test]
@@ -180,7 +212,8 @@ mod tests {
             // A memory access can fault (and is tested), a call can do anything.
             "l:\nr0 = *(u8 *)(r1 + 0)\nr3 += -1\nif r3 != 0 goto l\nexit\n",
             "l:\ncall 5\nr3 += -1\nif r3 != 0 goto l\nexit\n",
-            // The counter stepped twice, by 2, by a 32-bit add, or also written otherwise.
+            // The counter stepped twice, by 2, by a 32-bit add under a 64-bit compare, or
+            // also written otherwise.
             "l:\nr3 += -1\nr3 += -1\nif r3 != 0 goto l\nexit\n",
             "l:\nr3 += -2\nif r3 != 0 goto l\nexit\n",
             "l:\nw3 += -1\nif r3 != 0 goto l\nexit\n",
@@ -189,9 +222,9 @@ mod tests {
             // The bound written in the loop, or the counter itself.
             "l:\nr3 += -1\nr2 += 1\nif r3 != r2 goto l\nexit\n",
             "l:\nr3 += -1\nif r3 != r3 goto l\nexit\n",
-            // Other conditions: another comparison, a 32-bit one, a jump elsewhere.
+            // Other conditions: another comparison, a jump elsewhere.
             "l:\nr3 += -1\nif r3 > 0 goto l\nexit\n",
-            "l:\nr3 += -1\nif w3 != 0 goto l\nexit\n",
+            "l:\nw3 += -1\nif w3 < 9 goto l\nexit\n",
             "l:\nr3 += -1\nif r3 != 0 goto +0\nexit\n",
         ];
         for src in cases {

@@ -572,16 +572,35 @@ impl<'p> FunctionTranslator<'p> {
         let program = self.prog.program();
         let len = lp.len as i64;
         let fuel = cx.b.use_var(cx.remaining);
-        let start = cx.reg(lp.counter);
-        let bound = match lp.bound {
-            Source::Reg(r) => cx.reg(r),
-            Source::Imm(i) => cx.imm(I64, i64::from(i)),
+        // A 32-bit jump counts the counter's low half: the arithmetic below is at its
+        // width, and its count zero-extended.
+        let ty = if lp.width == Width::W32 { I32 } else { I64 };
+        let at_width = |cx: &mut Cx<'_>, v: Value| {
+            if ty == I32 {
+                cx.b.ins().ireduce(I32, v)
+            } else {
+                v
+            }
         };
-        // Trips to the exit (0: 2^64), and whether the fuel pays for all of them.
+        let start = cx.reg(lp.counter);
+        let start = at_width(cx, start);
+        let bound = match lp.bound {
+            Source::Reg(r) => {
+                let b = cx.reg(r);
+                at_width(cx, b)
+            }
+            Source::Imm(i) => cx.imm(ty, i64::from(i)),
+        };
+        // Trips to the exit (0: 2^64 or 2^32), and whether the fuel pays for all of them.
         let trips = if lp.step > 0 {
             cx.b.ins().isub(bound, start)
         } else {
             cx.b.ins().isub(start, bound)
+        };
+        let trips = if ty == I32 {
+            cx.b.ins().uextend(I64, trips)
+        } else {
+            trips
         };
         let below = cx.b.ins().iadd_imm_s(trips, -1);
         let few =
@@ -614,10 +633,11 @@ impl<'p> FunctionTranslator<'p> {
         // The strip: the body, then the counter against its value after `T` trips.
         cx.b.switch_to_block(strip_head);
         let count = cx.b.block_params(strip_head)[0];
+        let steps = at_width(cx, count);
         let stop = if lp.step > 0 {
-            cx.b.ins().iadd(start, count)
+            cx.b.ins().iadd(start, steps)
         } else {
-            cx.b.ins().isub(start, count)
+            cx.b.ins().isub(start, steps)
         };
         cx.b.ins().jump(strip, &[]);
         cx.b.switch_to_block(strip);
@@ -628,6 +648,7 @@ impl<'p> FunctionTranslator<'p> {
             pc += insn.slots();
         }
         let counter = cx.reg(lp.counter);
+        let counter = at_width(cx, counter);
         let again = cx.b.ins().icmp(IntCC::NotEqual, counter, stop);
         cx.b.ins().brif(again, strip, &[], after, &[]);
         cx.b.seal_block(strip);
@@ -638,7 +659,7 @@ impl<'p> FunctionTranslator<'p> {
         let spent = cx.b.ins().imul_imm_s(count, len);
         let left = cx.b.ins().isub(fuel, spent);
         cx.b.def_var(cx.remaining, left);
-        let done = cx.b.ins().icmp(IntCC::Equal, counter, bound);
+        let done = cx.b.ins().icmp(IntCC::Equal, count, trips);
         let exit = cx.block_for(lp.jump + 1);
         cx.b.ins().brif(done, exit, &[], tested, &[]);
         cx.b.seal_block(tested);

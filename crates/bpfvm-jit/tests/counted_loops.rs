@@ -111,6 +111,26 @@ fn counted_loops_are_strip_mined_and_others_are_not() {
             .sum::<usize>()
     };
     assert_eq!(strips(&sum_loop(10)), 1);
+    // clang's `int` counter (-mcpu=v3): compared at 32 bits, here wrapping from
+    // 0xffff_fff0 to 5 in 21 trips of 3 (prefix 2, the jump at pc 4).
+    for step in ["w3 += 1", "r3 += 1"] {
+        let narrow = load(&format!(
+            "w0 = 0\nr3 = -16\nl: w0 += 2\n{step}\nif w3 != 5 goto l\nexit"
+        ));
+        assert_eq!(strips(&narrow), 1, "{step}");
+        for budget in [None, Some(0), Some(64), Some(65), Some(66)] {
+            let opts = match budget {
+                Some(b) => RunOptions::new().with_budget(b),
+                None => RunOptions::new(),
+            };
+            let got = checked(&narrow, &opts, 2 + 21 * 3, 4);
+            assert_eq!(
+                got.ok(),
+                budget.is_none_or(|b| b >= 65).then_some(42),
+                "{step}"
+            );
+        }
+    }
     // Stepped by 2, or with a memory access in the body: one fuel test per trip.
     let by_two = load("r0 = 0\nr3 = 10\nl: r0 += r3\nr3 += -2\nif r3 != 0 goto l\nexit");
     assert_eq!(strips(&by_two), 0);
@@ -258,8 +278,9 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     /// Random bodies around a counter stepped up or down towards an immediate or a
-    /// register bound, from random starts, under random budgets: the interpreter's
-    /// results, and faults where the module doc's rule puts them.
+    /// register bound, compared at 64 or 32 bits (then stepped by a 32- or 64-bit add),
+    /// from random starts, under random budgets: the interpreter's results, and faults
+    /// where the module doc's rule puts them.
     #[test]
     fn random_counted_loops_agree_with_the_interpreter(
         body in prop::collection::vec(body_insn(), 0..6),
@@ -268,17 +289,27 @@ proptest! {
         trips in 1u64..3000,
         start in any::<i32>(),
         bound_in_reg in any::<bool>(),
+        narrow in prop::option::of(any::<bool>()),
         inits in prop::array::uniform3(any::<i32>()),
         budget_share in prop::option::of(0u64..=1100),
     ) {
-        let bound = if up { start as i64 + trips as i64 } else { start as i64 - trips as i64 };
+        // `narrow`: a 32-bit compare, with a 32-bit (true) or 64-bit step. Its bound
+        // wraps at 32 bits; a 64-bit one must not wrap.
+        let delta = if up { trips as i64 } else { -(trips as i64) };
+        let bound = match narrow {
+            Some(_) => i64::from((start as i64 + delta) as i32),
+            None => start as i64 + delta,
+        };
         prop_assume!(i32::try_from(bound).is_ok());
-        let step = if up { "r3 += 1" } else { "r3 -= 1" };
+        let reg = if narrow == Some(true) { "w3" } else { "r3" };
+        let step = format!("{reg} {} 1", if up { "+=" } else { "-=" });
         let mut lines = body.clone();
-        lines.insert(at.min(body.len()), step.to_string());
-        let cmp = if bound_in_reg { "r4".to_string() } else { bound.to_string() };
+        lines.insert(at.min(body.len()), step);
+        let (counter, bound_reg) = if narrow.is_some() { ("w3", "w4") } else { ("r3", "r4") };
+        let cmp = if bound_in_reg { bound_reg.to_string() } else { bound.to_string() };
         let src = format!(
-            "r0 = {}\nr1 = {}\nr2 = {}\nr3 = {start}\nr4 = {bound}\nl: {}\nif r3 != {cmp} goto l\nexit\n",
+            "r0 = {}\nr1 = {}\nr2 = {}\nr3 = {start}\nr4 = {bound}\nl: {}\n\
+             if {counter} != {cmp} goto l\nexit\n",
             inits[0], inits[1], inits[2], lines.join("\n"),
         );
         let prog = load(&src);
