@@ -204,13 +204,7 @@ fn budget_stops_an_infinite_loop() {
 fn cancellation_stops_an_infinite_loop() {
     let prog = load(&[mov(R0, 0), alu64(AluOp::Add, R0, 1), ja(-2), EXIT]);
     let token = CancelToken::new();
-    let canceller = {
-        let token = token.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(20));
-            token.cancel();
-        })
-    };
+    let canceller = bpfvm_testkit::cancel_after(&token, Duration::from_millis(20));
     let f = Interpreter::new()
         .run(
             &prog,

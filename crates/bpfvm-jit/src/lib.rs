@@ -335,13 +335,7 @@ mod tests {
         // starts cancelled faults at pc 0 without running).
         Jit::new().compile(&prog).expect("compiles");
         let token = CancelToken::new();
-        let canceller = {
-            let token = token.clone();
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(200));
-                token.cancel();
-            })
-        };
+        let canceller = bpfvm_testkit::cancel_after(&token, Duration::from_millis(200));
         let f = fault(Jit::new().run(&prog, &mut [], &RunOptions::new().with_cancel(token)));
         canceller.join().expect("canceller");
         assert_eq!((f.kind, f.pc), (FaultKind::Cancelled, 1));

@@ -195,13 +195,7 @@ fn a_loop_entered_at_its_bound_runs_until_the_budget_ends_it() {
     let jit = Jit::new();
     jit.compile(&prog).expect("compiles");
     let token = CancelToken::new();
-    let canceller = {
-        let token = token.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(100));
-            token.cancel();
-        })
-    };
+    let canceller = bpfvm_testkit::cancel_after(&token, Duration::from_millis(100));
     let got = outcome(&jit, &prog, &RunOptions::new().with_cancel(token));
     canceller.join().expect("canceller");
     assert_eq!(got, Err((FaultKind::Cancelled, 2)));

@@ -1,10 +1,10 @@
-//! Test support shared by the engines' property tests (`bpfvm-interp`'s robustness test,
-//! `bpfvm-jit`'s interpreter/JIT differential): programs drawn from the whole opcode
+//! Test support shared by the engines' tests (`bpfvm-interp`'s robustness test,
+//! `bpfvm-jit`'s interpreter/JIT differential, their cancellation tests): programs drawn from the whole opcode
 //! table with random operands, then repaired until the validator and the loader accept
 //! them.
 //!
-//! What it owns: the raw generator ([`raw_slot`], [`raw_build`]) and the repair loop
-//! ([`repair_and_load`]). Invariants: every program it returns loaded as
+//! What it owns: the raw generator ([`raw_slot`], [`raw_build`]), the repair loop
+//! ([`repair_and_load`]), and [`cancel_after`] for the engines' cancellation tests. Invariants: every program it returns loaded as
 //! [`ProgramType::Conformance`] (so it is a program the engines must run without a panic:
 //! a value or a typed fault), and it ends in `exit`; its loops are unbounded, so tests
 //! run them with a budget. A development crate only (`publish = false`): nothing in the
@@ -12,7 +12,10 @@
 
 use bpfvm_isa::spec::OPCODES;
 use bpfvm_isa::{Program, ProgramErrorKind, RawInsn};
-use bpfvm_runtime::{LoadErrorKind, LoadedProgram, ProgramType};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bpfvm_runtime::{CancelToken, LoadErrorKind, LoadedProgram, ProgramType};
 use proptest::prelude::*;
 
 /// One raw instruction's choices: the row of [`OPCODES`], `dst`, `src`, `off`, `imm`, and
@@ -104,6 +107,16 @@ pub fn repair_and_load(mut slots: Vec<RawInsn>) -> Option<(Vec<RawInsn>, LoadedP
         }
     }
     None
+}
+
+/// Cancels `token` from another thread after `delay`: a run started meanwhile must stop
+/// with a cancellation fault. Join the handle after the run.
+pub fn cancel_after(token: &CancelToken, delay: Duration) -> JoinHandle<()> {
+    let token = token.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(delay);
+        token.cancel();
+    })
 }
 
 #[cfg(test)]
