@@ -2,8 +2,8 @@
 //! key and value in the current frame: `map_calls.rs`) against the interpreter, which
 //! always calls the helper, and against hand-computed values: what a lookup returns,
 //! what a write through the value does to the map, a read-only value's fault, the
-//! update and delete errnos, a replaced helper 1, and a key the JIT cannot place (in the
-//! caller's frame), which keeps the helper call.
+//! update and delete errnos, a replaced helper 1, a key the JIT cannot place (in the
+//! caller's frame), which keeps the helper call, and when a run pins the epoch.
 
 mod common;
 
@@ -224,4 +224,39 @@ fn direct_updates_and_deletes_return_the_helpers_errnos() {
     );
     assert_eq!(jit.result, Ok(0xff_ff_ff_ff_ff));
     assert_eq!(jit.maps, 105u64.to_le_bytes());
+}
+
+#[test]
+fn a_run_pins_the_epoch_from_its_first_lookup_to_its_end() {
+    // Host helper 300 tells whether this thread is pinned. Before the lookup, nothing has
+    // needed the epoch (a run without lookups never pins: a fence saved); after it, the
+    // value found must stay allocated, so the run holds the pin to its end, a second
+    // lookup included. r0 = pinned before | pinned after << 1 | pinned at the end << 2.
+    let spec = MapSpec::new(MapType::Hash, 4, 8, 16);
+    let mut helpers = HelperRegistry::for_program_type(KIND);
+    let pinned = Helper::host(300, "is_pinned", None, |_, _| {
+        Ok(u64::from(crossbeam_epoch::is_pinned()))
+    });
+    helpers.register(pinned).expect("id 300");
+    let src = format!(
+        "call 300
+r6 = r0
+{l3}call 300
+r0 <<= 1
+r6 |= r0
+{l7}call 300
+r0 <<= 2
+         r0 |= r6
+exit
+",
+        l3 = lookup("*(u32 *)(r10 - 16)", 3),
+        l7 = lookup("*(u32 *)(r10 - 16)", 7),
+    );
+    assert!(
+        !crossbeam_epoch::is_pinned(),
+        "the test thread starts unpinned"
+    );
+    let (_, jit) = run(&src, &spec, helpers);
+    assert_eq!(jit.result, Ok(0b110));
+    assert!(!crossbeam_epoch::is_pinned(), "the run unpinned at its end");
 }

@@ -6,7 +6,7 @@ use bpfvm_abi::ProgramType as KernelType;
 use bpfvm_isa::{Insn, Program};
 use bpfvm_runtime::{
     FaultKind, FixedEnvironment, HelperContext, HelperRegistry, LoadedProgram, ProgramType,
-    RegionKind, Regions, RunGuard, RunState, Task,
+    RegionKind, Regions, RunState, Task,
 };
 
 const EFAULT: u64 = -14i64 as u64;
@@ -55,8 +55,7 @@ impl Harness {
         args: impl FnOnce(u64, u64) -> [u64; 5],
     ) -> Result<u64, FaultKind> {
         let a = args(out.as_ptr() as u64, input.as_ptr() as u64);
-        let guard = RunGuard::pin();
-        let mut run = RunState::new(&self.prog, &guard, 0, &self.env);
+        let mut run = RunState::new(&self.prog, 0, &self.env);
         let mut regions = Regions::new();
         regions.add_mut(RegionKind::Host, out).expect("region");
         regions

@@ -116,7 +116,7 @@ pub unsafe fn lookup_in_run(
     map: &dyn Map,
     key: &[u8],
 ) -> u64 {
-    let Some(v) = map.lookup_value(key, run.cpu, run.guard) else {
+    let Some(v) = map.lookup_value(key, run.cpu, run.guard()) else {
         return 0;
     };
     // SAFETY: the value was found under the run's guard, which outlives the run's

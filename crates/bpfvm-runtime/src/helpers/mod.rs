@@ -287,7 +287,6 @@ mod tests {
     use super::*;
     use crate::LoadedProgram;
     use crate::env::SystemEnvironment;
-    use crate::maps::RunGuard;
 
     #[test]
     fn conformance_has_helper_5_returning_r1() {
@@ -298,9 +297,8 @@ mod tests {
             ProgramType::Conformance,
         )
         .expect("loads");
-        let guard = RunGuard::pin();
         let env = SystemEnvironment::default();
-        let mut run = RunState::new(&prog, &guard, 0, &env);
+        let mut run = RunState::new(&prog, 0, &env);
         let mut regions = Regions::new();
         let mut ctx = HelperContext {
             regions: &mut regions,
