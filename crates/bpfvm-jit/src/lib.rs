@@ -227,15 +227,18 @@ fn execute(
         } else {
             run.ending.take()
         };
-        (r0, ending)
+        // Boxed, so that what `with_run` hands back is two words: copying a larger
+        // result out through vector registers stalled on the fields just stored (store
+        // forwarding fails), several ns of every run; a run that unwinds is rare.
+        ending.map_or(Ok(r0), |e| Err(Box::new(e)))
     });
     // A panic resumes only now, after `with_run` has cleaned the run up.
-    let (r0, ending) = outcome.map_err(|kind| Fault::at(slots, 0, kind))?;
-    match ending {
-        None => Ok(r0),
-        Some(Ending::Fault(f)) => Err(f),
-        Some(Ending::Exit(v)) => Ok(v),
-        Some(Ending::Panic(payload)) => std::panic::resume_unwind(payload),
+    let ended = outcome.map_err(|kind| Fault::at(slots, 0, kind))?;
+    match ended.map_err(|e| *e) {
+        Ok(r0) => Ok(r0),
+        Err(Ending::Fault(f)) => Err(f),
+        Err(Ending::Exit(v)) => Ok(v),
+        Err(Ending::Panic(payload)) => std::panic::resume_unwind(payload),
     }
 }
 
