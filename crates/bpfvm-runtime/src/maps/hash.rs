@@ -104,6 +104,16 @@ impl<'k> Probe<'k> {
     }
 }
 
+/// [`Index::hash`], for the table's rehash too.
+#[inline]
+fn key_hash(hasher: &foldhash::fast::RandomState, key: &[u8], head: u64) -> u64 {
+    if key.len() <= 8 {
+        hasher.hash_one(head)
+    } else {
+        hasher.hash_one(key)
+    }
+}
+
 impl Index {
     fn len(&self) -> usize {
         self.elems.len()
@@ -113,18 +123,26 @@ impl Index {
         self.elems.is_empty()
     }
 
-    fn hash(&self, key: &[u8]) -> u64 {
-        self.hasher.hash_one(key)
+    /// A key's hash: a key of up to 8 bytes hashes as its [`head`], one integer (a map's
+    /// keys all have one length, so no two lengths meet in a table), which is several
+    /// times cheaper than hashing a byte slice; a longer key hashes as its bytes.
+    fn hash(&self, key: &[u8], head: u64) -> u64 {
+        key_hash(&self.hasher, key, head)
+    }
+
+    fn probe<'k>(&self, key: &'k [u8]) -> (u64, Probe<'k>) {
+        let probe = Probe::new(key);
+        (self.hash(key, probe.head), probe)
     }
 
     fn get(&self, key: &[u8]) -> Option<&Elem> {
-        let probe = Probe::new(key);
-        let entry = self.elems.find(self.hash(key), |e| probe.matches(e))?;
+        let (hash, probe) = self.probe(key);
+        let entry = self.elems.find(hash, |e| probe.matches(e))?;
         Some(&entry.elem)
     }
 
     fn get_mut(&mut self, key: &[u8]) -> Option<&mut Elem> {
-        let (hash, probe) = (self.hash(key), Probe::new(key));
+        let (hash, probe) = self.probe(key);
         let entry = self.elems.find_mut(hash, |e| probe.matches(e))?;
         Some(&mut entry.elem)
     }
@@ -135,20 +153,20 @@ impl Index {
 
     /// Adds an element under a key not present.
     fn insert(&mut self, key: &[u8], elem: Elem) {
-        let hash = self.hash(key);
+        let (hash, probe) = self.probe(key);
         let entry = Entry {
-            head: head(key),
+            head: probe.head,
             key: key.into(),
             elem,
         };
         self.order.insert(Arc::clone(&entry.key));
         let hasher = &self.hasher;
         self.elems
-            .insert_unique(hash, entry, |e| hasher.hash_one(&*e.key));
+            .insert_unique(hash, entry, |e| key_hash(hasher, &e.key, e.head));
     }
 
     fn remove(&mut self, key: &[u8]) -> Option<Elem> {
-        let (hash, probe) = (self.hash(key), Probe::new(key));
+        let (hash, probe) = self.probe(key);
         let (entry, _) = self
             .elems
             .find_entry(hash, |e| probe.matches(e))
