@@ -266,6 +266,13 @@ impl JitRun {
         };
         let store_len = if hot.writable() { load_len } else { 0 };
         self.fast_limits = limits(load_len, store_len);
+        self.refresh_shared();
+    }
+
+    /// The shared half of [`JitRun::refresh_fast`], alone: after a call that can only
+    /// have changed the last region hit (a direct map lookup adds the value it found),
+    /// not the last plain one.
+    fn refresh_shared(&mut self) {
         let last = self.regions().hot();
         if last.shared() {
             self.shared_base = last.addr();
@@ -355,13 +362,35 @@ fn limits(load_len: u64, store_len: u64) -> [u64; 8] {
 /// Runs a shim body, turning a host panic (a host helper's) into an unwind that the runner
 /// resumes after cleaning up: a panic must not cross generated code.
 fn guarded(run: *mut JitRun, body: impl FnOnce(&mut JitRun) -> u64) -> u64 {
+    guarded_with(run, |run| (body(run), Touched::Any))
+}
+
+/// Which of the windows' sources a shim body may have changed.
+#[derive(Clone, Copy)]
+enum Touched {
+    /// Anything: both windows are computed again.
+    Any,
+    /// Only the last region hit (a lookup added the value it found).
+    Shared,
+    /// No region (a map update or delete).
+    Nothing,
+}
+
+/// [`guarded`] for a body that says what it changed, so that only that window is
+/// computed again (each is eight limits, a sizeable part of a direct map call).
+#[inline(always)]
+fn guarded_with(run: *mut JitRun, body: impl FnOnce(&mut JitRun) -> (u64, Touched)) -> u64 {
     // SAFETY: generated code passes the `JitRun` its runner created, alive and not
     // otherwise borrowed during the call.
     let run = unsafe { &mut *run };
     match catch_unwind(AssertUnwindSafe(|| body(&mut *run))) {
-        Ok(v) => {
+        Ok((v, touched)) => {
             if run.status != STATUS_UNWIND {
-                run.refresh_fast();
+                match touched {
+                    Touched::Any => run.refresh_fast(),
+                    Touched::Shared => run.refresh_shared(),
+                    Touched::Nothing => {}
+                }
             }
             v
         }
@@ -633,7 +662,7 @@ macro_rules! direct_map_shims {
             pc: u64,
         ) -> u64 {
             let args = [r1, r2, r3, r4, r5];
-            guarded(run, |run| direct_map_call(run, $helper, map, args, depth, pc))
+            guarded_with(run, |run| direct_map_call(run, $helper, map, args, depth, pc))
         }
     )*};
 }
@@ -651,7 +680,8 @@ direct_map_shims! {
 /// map by its handle or the key's (and value's) region, through the same function the
 /// helper ends in. Should the map index or an argument in the frame not be what the
 /// translator found, the helper is called as usual. Inlined into each shim, where
-/// `helper` is a constant.
+/// `helper` is a constant. Says what it changed of the regions: made directly, a lookup
+/// adds the value (the last region hit), an update or delete adds nothing.
 #[inline(always)]
 fn direct_map_call(
     run: &mut JitRun,
@@ -660,7 +690,7 @@ fn direct_map_call(
     args: [u64; 5],
     depth: u64,
     pc: u64,
-) -> u64 {
+) -> (u64, Touched) {
     let prog = run.prog;
     // SAFETY: see `JitRun::prog`; a separate borrow so the map can be used while the run
     // is. Code runs only as its own program, so this is the list the translator took the
@@ -680,7 +710,8 @@ fn direct_map_call(
     });
     let Some((map, key, key_size, value, value_size)) = found else {
         let id = i64::from(helper.id()) as u64;
-        return call_by_id(run, HelperRegistry::get, id, args, depth, pc);
+        let r0 = call_by_id(run, HelperRegistry::get, id, args, depth, pc);
+        return (r0, Touched::Any);
     };
     // SAFETY: `stack_ptr` checked these bytes are initialized stack memory, which only
     // this run writes; the slices end with this call, before the program runs on, and the
@@ -689,14 +720,19 @@ fn direct_map_call(
     run.ret_regs = [0; 5];
     let (state, regions) = run.parts();
     match helper {
-        // SAFETY: `map` is one of the running program's maps, alive until the run ends.
-        MapHelper::Lookup => unsafe { lookup_in_run(state, regions, &**map, key) },
+        MapHelper::Lookup => {
+            // SAFETY: `map` is one of the running program's maps, alive until the run
+            // ends.
+            let r0 = unsafe { lookup_in_run(state, regions, &**map, key) };
+            (r0, Touched::Shared)
+        }
         MapHelper::Update => {
             // SAFETY: as for the key.
             let value = unsafe { std::slice::from_raw_parts(value, value_size) };
-            update_in_run(state, &**map, key, value, args[3])
+            let r0 = update_in_run(state, &**map, key, value, args[3]);
+            (r0, Touched::Nothing)
         }
-        MapHelper::Delete => delete_in_run(&**map, key),
+        MapHelper::Delete => (delete_in_run(&**map, key), Touched::Nothing),
     }
 }
 
