@@ -21,8 +21,10 @@
 //!   and, for callbacks, reads `r5` from `ret_regs` (every function of a program with
 //!   callbacks stores all of them).
 //! - Every shim ends by copying the last plain region [`Regions`] hit into the fast-path
-//!   window ([`JitRun::fast_base`] and [`JitRun::fast_limits`]), which the code reloads
-//!   after each call (or reads at the test, for coalesced groups' accesses).
+//!   window ([`JitRun::fast_base`] and [`JitRun::fast_limits`]), and the last region hit
+//!   if shared into the shared window, which the code reloads after each call (or reads
+//!   at the test, for coalesced groups' accesses); a direct map call copies only what it
+//!   can have changed ([`Touched`]).
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -71,7 +73,7 @@ pub(crate) enum Ending {
 }
 
 /// The state of one JIT run. The fields up to `ret_regs` are read and written by
-/// generated code at the offsets [`JitRun::offsets`] gives (`repr(C)`).
+/// generated code at the offsets [`JitRun::OFFSETS`] gives (`repr(C)`).
 #[repr(C)]
 pub(crate) struct JitRun {
     /// The fast-path window: the address of the plain region the run hit last.
