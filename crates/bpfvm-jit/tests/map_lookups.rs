@@ -239,16 +239,8 @@ fn a_run_pins_the_epoch_from_its_first_lookup_to_its_end() {
     });
     helpers.register(pinned).expect("id 300");
     let src = format!(
-        "call 300
-r6 = r0
-{l3}call 300
-r0 <<= 1
-r6 |= r0
-{l7}call 300
-r0 <<= 2
-         r0 |= r6
-exit
-",
+        "call 300\nr6 = r0\n{l3}call 300\nr0 <<= 1\nr6 |= r0\n{l7}call 300\nr0 <<= 2\n\
+         r0 |= r6\nexit\n",
         l3 = lookup("*(u32 *)(r10 - 16)", 3),
         l7 = lookup("*(u32 *)(r10 - 16)", 7),
     );

@@ -108,10 +108,10 @@ impl<'a> RunState<'a> {
     }
 
     /// The run's epoch guard, pinning this thread now if the run has not yet: whoever
-    /// looks a value up for the run (or takes any pointer whose memory the epoch
-    /// collector frees) gets the guard here first, and it stays pinned until the state
-    /// is dropped, after the run's regions. A run that never looks a value up never pins:
-    /// pinning is a fence, 5 to 8 ns of a JIT run that otherwise costs about 70.
+    /// takes a map pointer for the run (a value looked up, a ring-buffer record) gets the
+    /// guard here first, and it stays pinned until the state is dropped, after the run's
+    /// regions. A run that takes none never pins: pinning is a fence, 5 to 8 ns of a JIT
+    /// run of about 70.
     pub fn guard(&self) -> &RunGuard {
         self.guard.get_or_init(RunGuard::pin)
     }
@@ -290,11 +290,10 @@ pub struct RunSetup<'r, 'a> {
 /// Sets up a run of `prog` with `ctx` as every engine must, so that all see the same
 /// memory: creates the run state (which pins the epoch when the run first needs it, so
 /// that map values a program reads stay allocated until the run ends) and the stack,
-/// installs the context
-/// ([`crate::Context::install`]) and the global data sections. Then calls `body` with
-/// all of it, and afterwards cleans up (spin locks still held, pending ring-buffer
-/// records) and writes the packet's bounds back into `ctx`. A setup that fails is the
-/// fault every engine reports at pc 0.
+/// installs the context ([`crate::Context::install`]) and the global data sections.
+/// Then calls `body` with all of it, and afterwards cleans up (spin locks still held,
+/// pending ring-buffer records) and writes the packet's bounds back into `ctx`. A setup
+/// that fails is the fault every engine reports at pc 0.
 pub fn with_run<R>(
     prog: &LoadedProgram,
     ctx: &mut crate::Context<'_>,

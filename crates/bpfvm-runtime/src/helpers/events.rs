@@ -74,11 +74,14 @@ fn ringbuf_reserve(ctx: &mut HelperContext<'_, '_>, a: [u64; 5]) -> Result<u64, 
     let Some(rec) = ring.reserve(a[1], a[2]) else {
         return Ok(0);
     };
+    // The run pins now if it has not yet (runs pin lazily): every map pointer a run
+    // holds is taken under its guard.
+    ctx.run.guard();
     // SAFETY: the record lies in the ring's block, which stays allocated while `ring` (an
     // `Arc` kept in the run's pending list until the commit, and by the program's map
     // for the whole run) lives, and is freed after that only through the epoch collector,
-    // after the run's guard; the ring and its consumer access record memory only
-    // atomically (the ring's access invariant).
+    // after the run's guard, pinned above; the ring and its consumer access record memory
+    // only atomically (the ring's access invariant).
     let addr = unsafe {
         ctx.regions
             .add_shared(RegionKind::RingBuf, rec.as_ptr(), rec.len(), true)

@@ -54,10 +54,11 @@
 //! - Every value lives in a `ValueBuf` (submodule `buf`): one heap block, 8-byte aligned, zeroed at
 //!   allocation, that never moves or grows. Arrays have one block for all elements; each
 //!   hash element has its own.
-//! - A run pins a [`RunGuard`] (a `crossbeam-epoch` guard) before it first looks a value
-//!   up (`RunState::guard`; at its start when it has global data) and keeps it until it
-//!   ends, and passes it to [`Map::lookup_value`]; the [`ValueRef`] it gets borrows the
-//!   guard and the map, and the address it carries is valid until the guard is dropped.
+//! - A run pins a [`RunGuard`] (a `crossbeam-epoch` guard) before it first takes a pointer
+//!   into a map (`RunState::guard`: a value looked up, a ring-buffer record; at its start
+//!   when it has global data) and keeps it until it ends, and passes it to
+//!   [`Map::lookup_value`]; the [`ValueRef`] it gets borrows the guard and the map, and
+//!   the address it carries is valid until the guard is dropped.
 //! - **Invariant:** value memory is freed only through the epoch collector: a hash element
 //!   that is deleted, replaced or evicted is first unlinked from the index (under the
 //!   index's write lock), then its block is handed to `Guard::defer`; a map that is
