@@ -374,7 +374,7 @@ fn segment<T: Tracer>(
                     if let Some(f) = m.frames.get_mut(depth) {
                         f.may_goto = MAY_GOTO_BUDGET;
                     }
-                    let index = m.run.enter_tail_call(next);
+                    let index = try_mem!(m.run.enter_tail_call(next, m.regions));
                     pc = 0;
                     trace_step!();
                     save!();

@@ -832,9 +832,11 @@ fn tail_call_into(
         Ok(fp) => fp,
         Err(kind) => return run.fault(pc, kind),
     };
-    let (state, _) = run.parts();
+    let (state, regions) = run.parts();
     let caller_index = state.current();
-    state.enter_tail_call(Arc::clone(next));
+    if let Err(kind) = state.enter_tail_call(Arc::clone(next), regions) {
+        return run.fault(pc, kind);
+    }
     let saved = (run.prog, run.code, run.blind_key);
     run.prog = Arc::as_ptr(next);
     run.code = code;

@@ -1,8 +1,10 @@
-//! Tail calls made inside a BPF subprogram, on the JIT (plain and blinded) and the
-//! interpreter: the tail-called program replaces the subprogram, and its `r0` is the
+//! Tail calls on the JIT (plain and blinded) and the interpreter. Made inside a BPF
+//! subprogram: the tail-called program replaces the subprogram, and its `r0` is the
 //! subprogram's. One documented divergence (`docs/jit.md`, `liveness.rs`): the
 //! subprogram's caller finds `r1`–`r5` zero on the JIT, the tail-called program's last
-//! values on the interpreter.
+//! values on the interpreter. Into a program with global data of its own: the program
+//! reads it (it used to fault: only the first program's global data was in the run's
+//! regions), and 33 tail calls into one such program add its data once.
 
 use std::sync::Arc;
 
@@ -94,5 +96,122 @@ fn a_tail_call_inside_a_subprogram_returns_through_it() {
     assert_eq!(run(&Jit::new()), Ok(40));
     assert_eq!(run(&Jit::new().with_constant_blinding()), Ok(40));
     // Break the cycle program -> map -> program.
+    array.clear(0).expect("clear");
+}
+
+#[test]
+fn a_tail_called_program_reads_its_own_global_data() {
+    let slots = Arc::<dyn Map>::from(
+        create_map(
+            &MapSpec::new(MapType::ProgArray, 4, 4, 1),
+            &MapConfig::new(1, 1 << 20),
+        )
+        .expect("program array"),
+    );
+    // The target's global data: a one-element array (what libbpf makes of `.data`),
+    // holding 77, which the root program does not reference.
+    let data = Arc::<dyn Map>::from(
+        create_map(
+            &MapSpec::new(MapType::Array, 4, 8, 1),
+            &MapConfig::new(1, 1 << 20),
+        )
+        .expect("array"),
+    );
+    data.update(&0u32.to_le_bytes(), &77u64.to_le_bytes(), 0)
+        .expect("fill");
+    // The target: r1 = &data[0] (lddw of a map value) ; r0 = *(u64 *)(r1 + 0) ; exit.
+    let target = load(
+        vec![
+            ins(0x18, 1, 2, 0, 0),
+            ins(0, 0, 0, 0, 0),
+            ins(0x79, 0, 1, 0, 0),
+            ins(EXIT, 0, 0, 0, 0),
+        ],
+        vec![Arc::clone(&data)],
+    );
+    // The root: r2 = slots ; r3 = 0 ; call bpf_tail_call ; r0 = 1000 ; exit.
+    let root = load(
+        vec![
+            ins(0x18, 2, 5, 0, 0),
+            ins(0, 0, 0, 0, 0),
+            ins(MOV_IMM, 3, 0, 0, 0),
+            ins(CALL, 0, 0, 0, 12),
+            ins(MOV_IMM, 0, 0, 0, 1000),
+            ins(EXIT, 0, 0, 0, 0),
+        ],
+        vec![Arc::clone(&slots)],
+    );
+    let array = slots
+        .as_any()
+        .downcast_ref::<ProgArrayMap>()
+        .expect("program array");
+    array.set(0, Arc::clone(&target)).expect("set");
+    let opts = RunOptions::new().with_budget(10_000);
+    let run = |engine: &dyn Engine| engine.run(&root, &mut [0u8; 8], &opts);
+    assert_eq!(run(&Interpreter::new()), Ok(77));
+    assert_eq!(run(&Jit::new()), Ok(77));
+    assert_eq!(run(&Jit::new().with_constant_blinding()), Ok(77));
+    array.clear(0).expect("clear");
+}
+
+#[test]
+fn a_program_tail_calling_itself_33_times_counts_in_its_global_data() {
+    // Each entry adds its global data to the run's regions once: 33 entries of one
+    // program must not fill the 16-entry table (the kernel allows 33 tail calls).
+    let slots = Arc::<dyn Map>::from(
+        create_map(
+            &MapSpec::new(MapType::ProgArray, 4, 4, 1),
+            &MapConfig::new(1, 1 << 20),
+        )
+        .expect("program array"),
+    );
+    let data = Arc::<dyn Map>::from(
+        create_map(
+            &MapSpec::new(MapType::Array, 4, 8, 1),
+            &MapConfig::new(1, 1 << 20),
+        )
+        .expect("array"),
+    );
+    // r6 = r1 ; r7 = &data[0] ; data[0] += 1 ; tail-call slot 0 (itself) ; when that
+    // fails (the 34th), r0 = data[0] ; exit.
+    let counter = load(
+        vec![
+            ins(MOV_REG, 6, 1, 0, 0),
+            ins(0x18, 7, 2, 0, 0),
+            ins(0, 0, 0, 0, 0),
+            ins(0x79, 0, 7, 0, 0),
+            ins(0x07, 0, 0, 0, 1),
+            ins(0x7b, 7, 0, 0, 0),
+            ins(MOV_REG, 1, 6, 0, 0),
+            ins(0x18, 2, 5, 0, 1),
+            ins(0, 0, 0, 0, 0),
+            ins(MOV_IMM, 3, 0, 0, 0),
+            ins(CALL, 0, 0, 0, 12),
+            ins(0x79, 0, 7, 0, 0),
+            ins(EXIT, 0, 0, 0, 0),
+        ],
+        vec![Arc::clone(&data), Arc::clone(&slots)],
+    );
+    let array = slots
+        .as_any()
+        .downcast_ref::<ProgArrayMap>()
+        .expect("program array");
+    array.set(0, Arc::clone(&counter)).expect("set");
+    let opts = RunOptions::new().with_budget(10_000);
+    for engine in [
+        &Interpreter::new() as &dyn Engine,
+        &Jit::new(),
+        &Jit::new().with_constant_blinding(),
+    ] {
+        data.update(&0u32.to_le_bytes(), &0u64.to_le_bytes(), 0)
+            .expect("reset");
+        // The first run plus 33 tail calls: 34 entries.
+        assert_eq!(
+            engine.run(&counter, &mut [0u8; 8], &opts),
+            Ok(34),
+            "{}",
+            engine.name()
+        );
+    }
     array.clear(0).expect("clear");
 }

@@ -413,14 +413,32 @@ impl<'a> Regions<'a> {
     /// whole run, writable unless the map is read-only for programs.
     #[inline]
     pub fn add_direct_values(&mut self, prog: &'a crate::LoadedProgram) -> Result<(), RegionError> {
+        // SAFETY: `prog` holds its maps for 'a.
+        unsafe { self.add_direct_values_of(prog) }
+    }
+
+    /// [`Regions::add_direct_values`] for a program entered during the run (a tail call),
+    /// skipping the blocks the table has already (programs of one object share their
+    /// global data maps, and a run may tail-call 33 times).
+    ///
+    /// # Safety
+    /// `prog`'s maps must stay alive while this table exists (a tail-called program is
+    /// kept by the run state, which the engines drop after the regions).
+    pub unsafe fn add_direct_values_of(
+        &mut self,
+        prog: &crate::LoadedProgram,
+    ) -> Result<(), RegionError> {
         for map in prog.direct_value_maps() {
             if let Some((ptr, len, writable)) = map.direct_value() {
-                // SAFETY: `prog` holds the map for 'a, and a map's value block never moves
-                // and is freed only after the map is dropped; programs and the host access
-                // map memory only atomically (the maps' access invariant).
-                unsafe {
-                    self.add_shared_fixed(RegionKind::MapValue, ptr.as_ptr(), len, writable)?
-                };
+                let ptr = ptr.as_ptr();
+                if self.iter().any(|r| r.ptr == ptr && r.len == len as u64) {
+                    continue;
+                }
+                // SAFETY: the maps outlive the table (this function's contract), and a
+                // map's value block never moves and is freed only after the map is
+                // dropped; programs and the host access map memory only atomically (the
+                // maps' access invariant).
+                unsafe { self.add_shared_fixed(RegionKind::MapValue, ptr, len, writable)? };
             }
         }
         Ok(())

@@ -193,11 +193,24 @@ impl<'a> RunState<'a> {
     }
 
     /// Makes `next` the running program (the engine, on a tail call), keeps it alive for
-    /// the rest of the run, and returns its index.
-    pub fn enter_tail_call(&mut self, next: Arc<LoadedProgram>) -> usize {
+    /// the rest of the run, adds its global data to `regions` (the run's: its own maps
+    /// need not be the caller's), and returns its index. A full region table is the
+    /// fault. Like [`RunState::for_each_args`], relies on the engine dropping the regions
+    /// before this state (as [`with_run`] does).
+    pub fn enter_tail_call(
+        &mut self,
+        next: Arc<LoadedProgram>,
+        regions: &mut Regions<'_>,
+    ) -> Result<usize, FaultKind> {
+        if next.direct_value_maps().next().is_some() {
+            self.guard(); // global data enters the regions: pin first, as at a run's start
+        }
+        // SAFETY: `next` is kept in `tail_programs` until this state is dropped, after the
+        // regions (the engines' order), so its maps outlive the table.
+        unsafe { regions.add_direct_values_of(&next) }.map_err(FaultKind::from)?;
         self.tail_programs.push(next);
         self.current = self.tail_programs.len();
-        self.current
+        Ok(self.current)
     }
 
     /// The map a program holds as `handle` (the value its `lddw` map reference loaded, or
