@@ -171,6 +171,19 @@ else
 	failures=$((failures + 1))
 fi
 
+echo "== tail_globals.o with the object still open (tail calls into a program with its own globals)"
+while read -r prog packet want; do
+	got="$("${helper[@]}" libbpf-run tail_globals.o "$prog" "packets/$packet.hex")"
+	if [ "$got" = "$want" ]; then
+		echo "tail_globals.o $prog $packet: $got ok"
+	else
+		echo "tail_globals.o $prog $packet: $got MISMATCH (README says $want)"
+		failures=$((failures + 1))
+	fi
+done <<<"xdp_dispatch tcp_syn 262360
+xdp_dispatch magic 262208
+xdp_count tcp_syn 262360"
+
 echo "== maps_legacy.o (minimal loader, fresh maps for each run)"
 LEGACY_RUNS="  run sock_len_hist tcp_syn: 40; len_hist {0: 1}
   run xdp_first_byte tcp_syn: 2; len_hist {0: 1}; first_byte {2: 1}; scratch {0: 2}

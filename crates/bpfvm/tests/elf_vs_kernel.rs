@@ -81,6 +81,8 @@ const PROGRAMS: &[(&str, &str, Kind)] = &[
     ("subprogs_v4.o", "sock_calls", Kind::SocketFilter),
     ("callbacks.o", "xdp_loop", Kind::Xdp),
     ("callbacks.o", "xdp_for_each", Kind::Xdp),
+    ("tail_globals.o", "xdp_dispatch", Kind::Xdp),
+    ("tail_globals.o", "xdp_count", Kind::Xdp),
 ];
 
 /// Programs bpfvm cannot run yet: (object, program, the missing helper's name as
@@ -353,6 +355,20 @@ const README: &[Expect] = &[
             ],
         )],
         ..row("callbacks.o", "xdp_for_each", "magic", 100_666_831)
+    },
+    // The dispatcher holds no globals; xdp_count, entered by its tail call, reads and
+    // writes the object's .data and .bss, then tail-calls itself until seen = limit.
+    Expect {
+        globals: &[("total", 216), ("seen", 4), ("step", 1), ("limit", 4)],
+        ..row("tail_globals.o", "xdp_dispatch", "tcp_syn", 262_360)
+    },
+    Expect {
+        globals: &[("total", 64), ("seen", 4)],
+        ..row("tail_globals.o", "xdp_dispatch", "magic", 262_208)
+    },
+    Expect {
+        globals: &[("total", 216), ("seen", 4)],
+        ..row("tail_globals.o", "xdp_count", "tcp_syn", 262_360)
     },
 ];
 

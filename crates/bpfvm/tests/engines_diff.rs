@@ -10,7 +10,8 @@
 //!
 //! Covered: XDP, tc and socket-filter programs over the fixture packets (globals,
 //! BPF-to-BPF calls at cpu v2/v3/v4, `bpf_loop` and `bpf_for_each_map_elem` callbacks,
-//! BTF and legacy maps of every kind, a tail call, ring buffers, maps of maps, checksum
+//! BTF and legacy maps of every kind, tail calls (into a program with globals of its
+//! own too), ring buffers, maps of maps, checksum
 //! helpers), the other program types of `multi.o`, and the three examples: `xdp_lb` on
 //! generated traffic, `latency` on a simulated operation stream, `policy` on its events.
 
@@ -370,6 +371,16 @@ fn callbacks_agree() {
 fn btf_maps_and_the_tail_call_agree() {
     // xdp_maps on `magic` tail-calls xdp_tail through jump_table.
     packets_through("maps_btf.o", &[("xdp_maps", XDP), ("xdp_tail", XDP)]);
+}
+
+#[test]
+fn tail_calls_into_a_program_with_its_own_globals_agree() {
+    // xdp_dispatch (no globals) tail-calls xdp_count, which uses .data and .bss and
+    // tail-calls itself; the globals carry over from one packet to the next.
+    packets_through(
+        "tail_globals.o",
+        &[("xdp_dispatch", XDP), ("xdp_count", XDP)],
+    );
 }
 
 #[test]
