@@ -37,15 +37,33 @@ fn load(insns: Vec<RawInsn>, maps: Vec<Arc<dyn Map>>) -> Arc<LoadedProgram> {
     )
 }
 
+/// `bpf_tail_call(r1, map[map], 0)`: `r2` = the program's map `map` (an `lddw` of a map
+/// index), `r3` = 0, the call.
+fn tail_call(map: i32) -> [RawInsn; 4] {
+    [
+        ins(0x18, 2, 5, 0, map),
+        ins(0, 0, 0, 0, 0),
+        ins(MOV_IMM, 3, 0, 0, 0),
+        ins(CALL, 0, 0, 0, 12),
+    ]
+}
+
+fn prog_array(map: &Arc<dyn Map>) -> &ProgArrayMap {
+    map.as_any()
+        .downcast_ref::<ProgArrayMap>()
+        .expect("program array")
+}
+
+/// A map of `map_type` with 4-byte keys, `value_size`-byte values and one slot: the
+/// program array of these tests, or a program's global data (libbpf's `.data`).
+fn one_slot_map(map_type: MapType, value_size: u32) -> Arc<dyn Map> {
+    let spec = MapSpec::new(map_type, 4, value_size, 1);
+    Arc::from(create_map(&spec, &MapConfig::new(1, 1 << 20)).expect("map"))
+}
+
 #[test]
 fn a_tail_call_inside_a_subprogram_returns_through_it() {
-    let slots = Arc::<dyn Map>::from(
-        create_map(
-            &MapSpec::new(MapType::ProgArray, 4, 4, 1),
-            &MapConfig::new(1, 1 << 20),
-        )
-        .expect("program array"),
-    );
+    let slots = one_slot_map(MapType::ProgArray, 4);
     // The target: r2 = 5 ; r0 = 40 ; exit.
     let target = load(
         vec![
@@ -65,19 +83,14 @@ fn a_tail_call_inside_a_subprogram_returns_through_it() {
             ins(ADD_REG, 0, 2, 0, 0),
             ins(EXIT, 0, 0, 0, 0),
             ins(MOV_REG, 1, 6, 0, 0),
-            ins(0x18, 2, 5, 0, 0),
-            ins(0, 0, 0, 0, 0),
-            ins(MOV_IMM, 3, 0, 0, 0),
-            ins(CALL, 0, 0, 0, 12),
-            ins(MOV_IMM, 0, 0, 0, 1000),
-            ins(EXIT, 0, 0, 0, 0),
-        ],
+        ]
+        .into_iter()
+        .chain(tail_call(0))
+        .chain([ins(MOV_IMM, 0, 0, 0, 1000), ins(EXIT, 0, 0, 0, 0)])
+        .collect(),
         vec![Arc::clone(&slots)],
     );
-    let array = slots
-        .as_any()
-        .downcast_ref::<ProgArrayMap>()
-        .expect("program array");
+    let array = prog_array(&slots);
     let opts = RunOptions::new().with_budget(10_000);
     let run = |engine: &dyn Engine| engine.run(&caller, &mut [0u8; 8], &opts);
 
@@ -101,22 +114,10 @@ fn a_tail_call_inside_a_subprogram_returns_through_it() {
 
 #[test]
 fn a_tail_called_program_reads_its_own_global_data() {
-    let slots = Arc::<dyn Map>::from(
-        create_map(
-            &MapSpec::new(MapType::ProgArray, 4, 4, 1),
-            &MapConfig::new(1, 1 << 20),
-        )
-        .expect("program array"),
-    );
+    let slots = one_slot_map(MapType::ProgArray, 4);
     // The target's global data: a one-element array (what libbpf makes of `.data`),
     // holding 77, which the root program does not reference.
-    let data = Arc::<dyn Map>::from(
-        create_map(
-            &MapSpec::new(MapType::Array, 4, 8, 1),
-            &MapConfig::new(1, 1 << 20),
-        )
-        .expect("array"),
-    );
+    let data = one_slot_map(MapType::Array, 8);
     data.update(&0u32.to_le_bytes(), &77u64.to_le_bytes(), 0)
         .expect("fill");
     // The target: r1 = &data[0] (lddw of a map value) ; r0 = *(u64 *)(r1 + 0) ; exit.
@@ -131,20 +132,13 @@ fn a_tail_called_program_reads_its_own_global_data() {
     );
     // The root: r2 = slots ; r3 = 0 ; call bpf_tail_call ; r0 = 1000 ; exit.
     let root = load(
-        vec![
-            ins(0x18, 2, 5, 0, 0),
-            ins(0, 0, 0, 0, 0),
-            ins(MOV_IMM, 3, 0, 0, 0),
-            ins(CALL, 0, 0, 0, 12),
-            ins(MOV_IMM, 0, 0, 0, 1000),
-            ins(EXIT, 0, 0, 0, 0),
-        ],
+        tail_call(0)
+            .into_iter()
+            .chain([ins(MOV_IMM, 0, 0, 0, 1000), ins(EXIT, 0, 0, 0, 0)])
+            .collect(),
         vec![Arc::clone(&slots)],
     );
-    let array = slots
-        .as_any()
-        .downcast_ref::<ProgArrayMap>()
-        .expect("program array");
+    let array = prog_array(&slots);
     array.set(0, Arc::clone(&target)).expect("set");
     let opts = RunOptions::new().with_budget(10_000);
     let run = |engine: &dyn Engine| engine.run(&root, &mut [0u8; 8], &opts);
@@ -158,20 +152,8 @@ fn a_tail_called_program_reads_its_own_global_data() {
 fn a_program_tail_calling_itself_33_times_counts_in_its_global_data() {
     // Each entry adds its global data to the run's regions once: 33 entries of one
     // program must not fill the 16-entry table (the kernel allows 33 tail calls).
-    let slots = Arc::<dyn Map>::from(
-        create_map(
-            &MapSpec::new(MapType::ProgArray, 4, 4, 1),
-            &MapConfig::new(1, 1 << 20),
-        )
-        .expect("program array"),
-    );
-    let data = Arc::<dyn Map>::from(
-        create_map(
-            &MapSpec::new(MapType::Array, 4, 8, 1),
-            &MapConfig::new(1, 1 << 20),
-        )
-        .expect("array"),
-    );
+    let slots = one_slot_map(MapType::ProgArray, 4);
+    let data = one_slot_map(MapType::Array, 8);
     // r6 = r1 ; r7 = &data[0] ; data[0] += 1 ; tail-call slot 0 (itself) ; when that
     // fails (the 34th), r0 = data[0] ; exit.
     let counter = load(
@@ -183,19 +165,14 @@ fn a_program_tail_calling_itself_33_times_counts_in_its_global_data() {
             ins(0x07, 0, 0, 0, 1),
             ins(0x7b, 7, 0, 0, 0),
             ins(MOV_REG, 1, 6, 0, 0),
-            ins(0x18, 2, 5, 0, 1),
-            ins(0, 0, 0, 0, 0),
-            ins(MOV_IMM, 3, 0, 0, 0),
-            ins(CALL, 0, 0, 0, 12),
-            ins(0x79, 0, 7, 0, 0),
-            ins(EXIT, 0, 0, 0, 0),
-        ],
+        ]
+        .into_iter()
+        .chain(tail_call(1))
+        .chain([ins(0x79, 0, 7, 0, 0), ins(EXIT, 0, 0, 0, 0)])
+        .collect(),
         vec![Arc::clone(&data), Arc::clone(&slots)],
     );
-    let array = slots
-        .as_any()
-        .downcast_ref::<ProgArrayMap>()
-        .expect("program array");
+    let array = prog_array(&slots);
     array.set(0, Arc::clone(&counter)).expect("set");
     let opts = RunOptions::new().with_budget(10_000);
     for engine in [
