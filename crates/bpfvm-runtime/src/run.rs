@@ -116,6 +116,15 @@ impl<'a> RunState<'a> {
         self.guard.get_or_init(RunGuard::pin)
     }
 
+    /// Pins now if `prog` has global data, which goes into the run's regions next (its
+    /// blocks are kept by the program's maps anyway; this keeps "every map pointer a run
+    /// holds was taken under its guard" true without exceptions).
+    fn pin_for_globals(&self, prog: &LoadedProgram) {
+        if prog.direct_value_maps().next().is_some() {
+            self.guard();
+        }
+    }
+
     /// Starts a map walk over `keys` of map `handle`; its id for [`CallbackRequest`].
     pub fn start_for_each(&mut self, handle: u64, keys: Vec<Vec<u8>>, key_size: usize) -> usize {
         self.walks.push(ForEachWalk {
@@ -202,9 +211,7 @@ impl<'a> RunState<'a> {
         next: Arc<LoadedProgram>,
         regions: &mut Regions<'_>,
     ) -> Result<usize, FaultKind> {
-        if next.direct_value_maps().next().is_some() {
-            self.guard(); // global data enters the regions: pin first, as at a run's start
-        }
+        self.pin_for_globals(&next);
         // SAFETY: `next` is kept in `tail_programs` until this state is dropped, after the
         // regions (the engines' order), so its maps outlive the table.
         unsafe { regions.add_direct_values_of(&next) }.map_err(FaultKind::from)?;
@@ -314,12 +321,7 @@ pub fn with_run<R>(
     body: impl for<'r, 'a> FnOnce(RunSetup<'r, 'a>) -> R,
 ) -> Result<R, FaultKind> {
     let mut state = RunState::new(prog, opts.cpu, opts.environment());
-    if prog.direct_value_maps().next().is_some() {
-        // Global data is in the regions from the start: pin before it is (its blocks are
-        // kept by the program's maps anyway; this keeps "every map pointer a run holds
-        // was taken under its guard" true without exceptions).
-        state.guard();
-    }
+    state.pin_for_globals(prog);
     let mut stack = crate::StackMemory::new();
     let mut ctx_bytes = [0u8; 24];
     let mut regions = Regions::new();

@@ -1,14 +1,14 @@
-//! Test support shared by the engines' tests (`bpfvm-interp`'s robustness test,
-//! `bpfvm-jit`'s interpreter/JIT differential, their cancellation tests): programs drawn from the whole opcode
-//! table with random operands, then repaired until the validator and the loader accept
-//! them.
+//! Test support shared by the engines' tests: programs drawn from the whole opcode table
+//! with random operands, then repaired until the validator and the loader accept them
+//! (`bpfvm-interp`'s robustness test, `bpfvm-jit`'s interpreter/JIT differential), and a
+//! thread that cancels a run (their cancellation tests).
 //!
 //! What it owns: the raw generator ([`raw_slot`], [`raw_build`]), the repair loop
-//! ([`repair_and_load`]), and [`cancel_after`] for the engines' cancellation tests. Invariants: every program it returns loaded as
-//! [`ProgramType::Conformance`] (so it is a program the engines must run without a panic:
-//! a value or a typed fault), and it ends in `exit`; its loops are unbounded, so tests
-//! run them with a budget. A development crate only (`publish = false`): nothing in the
-//! runtime depends on it.
+//! ([`repair_and_load`]) and [`cancel_after`]. Invariants: every program it returns
+//! loaded as [`ProgramType::Conformance`] (so it is a program the engines must run
+//! without a panic: a value or a typed fault), and it ends in `exit`; its loops are
+//! unbounded, so tests run them with a budget. A development crate only
+//! (`publish = false`): nothing in the runtime depends on it.
 
 use bpfvm_isa::spec::OPCODES;
 use bpfvm_isa::{Program, ProgramErrorKind, RawInsn};
