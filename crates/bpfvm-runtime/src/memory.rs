@@ -365,23 +365,29 @@ impl<'a> Regions<'a> {
             self.hot = r;
             return region.addr();
         }
-        if self.dynamic.len() < MAX_DYNAMIC_REGIONS {
-            if self.dynamic.capacity() == 0 {
-                self.dynamic.reserve_exact(MAX_DYNAMIC_REGIONS);
-            }
+        if self.dynamic.len() < self.dynamic.capacity() {
             self.dynamic.push(region);
+        } else if self.dynamic.len() < MAX_DYNAMIC_REGIONS {
+            self.grow_dynamic(region);
         } else {
+            // Forget the oldest. (The hot copy, which must not outlive the region it
+            // copies, becomes the new one below.)
             if let Some(slot) = self.dynamic.get_mut(self.next_dynamic) {
-                // Forget the oldest; the hot copy must not outlive it.
-                if self.hot.ptr == slot.ptr {
-                    self.hot = MemoryRegion::EMPTY;
-                }
                 *slot = region;
             }
             self.next_dynamic = (self.next_dynamic + 1) % MAX_DYNAMIC_REGIONS;
         }
         self.hot = region;
         region.addr()
+    }
+
+    /// The first dynamic region of a run: allocates the ring (out of line, so that the
+    /// common case saves no registers for the allocator's call).
+    #[cold]
+    #[inline(never)]
+    fn grow_dynamic(&mut self, region: MemoryRegion) {
+        self.dynamic.reserve_exact(MAX_DYNAMIC_REGIONS);
+        self.dynamic.push(region);
     }
 
     /// Adds a shared region for the whole run in the fixed table (a map's global-data
@@ -1252,6 +1258,39 @@ mod tests {
         r.set_stack_depth(0).expect("depth 0");
         assert!(r.stack_ptr(fp1 - 4, 4).is_some());
         assert_eq!(r.stack_ptr(fp1 - 513, 4), None, "frame 2 not zeroed yet");
+    }
+
+    /// The ring of shared regions: the newest `MAX_DYNAMIC_REGIONS` stay, an older one
+    /// is forgotten (the interpreter and the JIT fault on it alike), and adding the
+    /// newest again adds nothing.
+    #[test]
+    fn shared_regions_keep_the_newest_256() {
+        // One 8-byte word per region, atomics only (as the contract asks).
+        let words: Vec<std::sync::atomic::AtomicU64> = (0..MAX_DYNAMIC_REGIONS as u64 + 2)
+            .map(std::sync::atomic::AtomicU64::new)
+            .collect();
+        let addr = |i: usize| words[i].as_ptr().addr() as u64;
+        let mut r = Regions::new();
+        let add = |r: &mut Regions<'_>, i: usize| {
+            // SAFETY: `words` outlives `r`, and is accessed only atomically meanwhile.
+            unsafe { r.add_shared(RegionKind::MapValue, words[i].as_ptr().cast(), 8, false) }
+        };
+        for i in 0..=MAX_DYNAMIC_REGIONS {
+            assert_eq!(add(&mut r, i), addr(i));
+        }
+        // 257 added: region 0 is gone, 1..=256 are readable, newest first or not.
+        assert!(r.load::<u64>(addr(0)).is_err());
+        for i in (1..=MAX_DYNAMIC_REGIONS).rev().step_by(51) {
+            assert_eq!(r.load::<u64>(addr(i)), Ok(i as u64), "region {i}");
+        }
+        // The newest again: no slot taken, so region 1 survives; the next new one evicts
+        // it.
+        add(&mut r, MAX_DYNAMIC_REGIONS);
+        assert_eq!(r.load::<u64>(addr(1)), Ok(1));
+        add(&mut r, MAX_DYNAMIC_REGIONS + 1);
+        assert!(r.load::<u64>(addr(1)).is_err());
+        assert_eq!(r.load::<u64>(addr(2)), Ok(2));
+        assert_eq!(r.hot().addr(), addr(2), "the last region hit");
     }
 
     #[test]
