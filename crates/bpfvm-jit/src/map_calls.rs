@@ -11,6 +11,10 @@
 //! value at `r3` in the frame too; the flags in `r4` are passed as they are) and
 //! `bpf_map_delete_elem`. The kernel does the same for a map its verifier knows at a
 //! call (`do_misc_fixups` turns the helper call into a call of the map's own operation).
+//! A lookup in a hash-family map or an array goes further (`runtime::jit_lookup_in`):
+//! the code passes the map's own address and the key's (the frame pointer plus the
+//! offset found here, [`DirectCall::key`]), the shim makes that map type's lookup
+//! inline, and the code sets the value's window itself.
 //!
 //! The result is exactly the helper's: only where the helper is bpfvm's own
 //! (`Helper::is_builtin`) and the map is not a map of maps (whose lookup returns an inner
@@ -57,12 +61,14 @@ impl MapHelper {
     }
 }
 
-/// A helper call made directly: which helper, and the index of its map in
-/// [`LoadedProgram::maps`].
+/// A helper call made directly: which helper, the index of its map in
+/// [`LoadedProgram::maps`], and where its key is (`r10 + key`, the whole key inside the
+/// current frame).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct DirectCall {
     pub helper: MapHelper,
     pub map: usize,
+    pub key: i64,
 }
 
 /// What the straight-line code before an instruction says of a register.
@@ -103,9 +109,9 @@ pub(crate) fn direct_calls(
                 imm,
             } = insn
                 && let Some(&helper) = helpers.iter().find(|h| h.id() == imm)
-                && let Some(map) = direct(prog, helper, &facts)
+                && let Some((map, key)) = direct(prog, helper, &facts)
             {
-                found.insert(pc, DirectCall { helper, map });
+                found.insert(pc, DirectCall { helper, map, key });
             }
             step(prog, pc, insn, &mut facts);
             if matches!(
@@ -123,10 +129,10 @@ pub(crate) fn direct_calls(
     found
 }
 
-/// The map's index if `helper` can be called directly with these facts: `r1` a map of
-/// the program that is not a map of maps, `r2` its whole key inside the current frame,
-/// and for an update `r3` its whole value there too.
-fn direct(prog: &LoadedProgram, helper: MapHelper, facts: &[Fact; 10]) -> Option<usize> {
+/// The map's index and the key's frame offset if `helper` can be called directly with
+/// these facts: `r1` a map of the program that is not a map of maps, `r2` its whole key
+/// inside the current frame, and for an update `r3` its whole value there too.
+fn direct(prog: &LoadedProgram, helper: MapHelper, facts: &[Fact; 10]) -> Option<(usize, i64)> {
     let Fact::Map(index) = facts[1] else {
         return None;
     };
@@ -138,7 +144,10 @@ fn direct(prog: &LoadedProgram, helper: MapHelper, facts: &[Fact; 10]) -> Option
     let ok = !matches!(spec.map_type, MapType::ArrayOfMaps | MapType::HashOfMaps)
         && in_frame(facts[2], spec.key_size)
         && (helper != MapHelper::Update || in_frame(facts[3], spec.value_size));
-    ok.then_some(index)
+    match facts[2] {
+        Fact::Frame(key) if ok => Some((index, key)),
+        _ => None,
+    }
 }
 
 /// The facts after `insn` at `pc`.
@@ -231,9 +240,9 @@ mod tests {
         load_with(src, key_size, None)
     }
 
-    /// The direct calls of the function at pc 0 (pc, helper id, map), its blocks found
-    /// as the translator finds them.
-    fn lookups(prog: &LoadedProgram) -> Vec<(usize, i32, usize)> {
+    /// The direct calls of the function at pc 0 (pc, helper id, map, the key's frame
+    /// offset), its blocks found as the translator finds them.
+    fn lookups(prog: &LoadedProgram) -> Vec<(usize, i32, usize, i64)> {
         let program = prog.program();
         let mut reachable = BTreeSet::new();
         let mut leaders = BTreeSet::from([0]);
@@ -250,7 +259,7 @@ mod tests {
         }
         direct_calls(prog, &reachable, &leaders)
             .into_iter()
-            .map(|(pc, call)| (pc, call.helper.id(), call.map))
+            .map(|(pc, call)| (pc, call.helper.id(), call.map, call.key))
             .collect()
     }
 
@@ -261,10 +270,10 @@ mod tests {
             "*(u32 *)(r10 - 4) = 0\nr2 = r10\nr2 += -4\nMAP\ncall 1\nr0 = 0\nexit\n",
             4,
         );
-        assert_eq!(lookups(&prog), [(5, 1, 0)]);
+        assert_eq!(lookups(&prog), [(5, 1, 0, -4)]);
         // `r2 = r10; r2 -= 8` through a copy, the map loaded first.
         let prog = load("MAP\nr3 = r10\nr3 -= 8\nr2 = r3\ncall 1\nexit\n", 8);
-        assert_eq!(lookups(&prog), [(5, 1, 0)]);
+        assert_eq!(lookups(&prog), [(5, 1, 0, -8)]);
     }
 
     #[test]
@@ -274,14 +283,14 @@ mod tests {
         // 11 r2 += -4, 12 delete.
         let src = "r2 = r10\nr2 += -4\nr3 = r10\nr3 += -16\nMAP\nr4 = 0\ncall 2\n\
                    MAP\nr2 = r10\nr2 += -4\ncall 3\nexit\n";
-        assert_eq!(lookups(&load(src, 4)), [(7, 2, 0), (12, 3, 0)]);
+        assert_eq!(lookups(&load(src, 4)), [(7, 2, 0, -4), (12, 3, 0, -4)]);
         // The value reaching above the frame (`r10 - 4`, 8 bytes), or not in the frame
         // at all: the update keeps the helper, the delete (no value) does not care.
         for r3 in ["r3 = r10\nr3 += -4", "r3 = r1\nr3 += 0"] {
             let src = format!(
                 "r2 = r10\nr2 += -4\n{r3}\nMAP\nr4 = 0\ncall 2\nMAP\nr2 = r10\nr2 += -4\ncall 3\nexit\n"
             );
-            assert_eq!(lookups(&load(&src, 4)), [(12, 3, 0)], "{r3}");
+            assert_eq!(lookups(&load(&src, 4)), [(12, 3, 0, -4)], "{r3}");
         }
     }
 
@@ -320,7 +329,7 @@ mod tests {
     #[test]
     fn a_replaced_helper_is_called_as_registered() {
         let src = "r2 = r10\nr2 += -4\nMAP\ncall 1\nexit\n";
-        assert_eq!(lookups(&load(src, 4)), [(4, 1, 0)]);
+        assert_eq!(lookups(&load(src, 4)), [(4, 1, 0, -4)]);
         let kind = ProgramType::Kernel(bpfvm_abi::ProgramType::SocketFilter);
         let mut helpers = HelperRegistry::for_program_type(kind);
         let mine = Helper::host(1, "my_lookup", None, |_, _| Ok(7));

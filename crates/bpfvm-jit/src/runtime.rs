@@ -24,7 +24,9 @@
 //!   window ([`JitRun::fast_base`] and [`JitRun::fast_limits`]), and the last region hit
 //!   if shared into the shared window, which the code reloads after each call (or reads
 //!   at the test, for coalesced groups' accesses); a direct map call copies only what it
-//!   can have changed ([`Touched`]).
+//!   can have changed ([`Touched`]), and a direct lookup in a hash map or array
+//!   ([`jit_lookup_in`]) copies nothing: the code makes the value it found the shared
+//!   window itself.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -352,7 +354,7 @@ impl JitRun {
 
 /// Window limits for loads and stores of 1, 2, 4 and 8 bytes: one past the last offset
 /// where such an access fits (`len - size + 1`), 0 when none does.
-fn limits(load_len: u64, store_len: u64) -> [u64; 8] {
+pub(crate) fn limits(load_len: u64, store_len: u64) -> [u64; 8] {
     let mut out = [0; 8];
     for (i, size) in [1u64, 2, 4, 8].into_iter().enumerate() {
         out[i] = (load_len + 1).saturating_sub(size);
@@ -676,6 +678,40 @@ direct_map_shims! {
     jit_map_update => MapHelper::Update;
     /// `bpf_map_delete_elem` made directly.
     jit_map_delete => MapHelper::Delete;
+}
+
+/// `bpf_map_lookup_elem` made directly on a map whose type the translator knew: `map` is
+/// the map itself (a hash-family map or an array of the running program, whose `Arc` the
+/// program holds), `key` the key's address, which the translator computed from the
+/// frame pointer (`DirectCall::key`: the whole key inside the current frame). What the
+/// helper does, through the same function ([`lookup_in_run`]), with the map's own lookup
+/// inline instead of behind the `Map` vtable, and nothing else: no registry, no search
+/// for the map or the key's region, no fuel or registers through the run record (a
+/// lookup runs no program code). Only the shared window can change (the value found
+/// becomes the last region hit), and the code sets it itself when the lookup found a
+/// value (its length and writability are the map's, known when it was compiled): the
+/// shim leaves both windows alone.
+pub(crate) extern "C" fn jit_lookup_in<M: bpfvm_runtime::Map>(
+    run: *mut JitRun,
+    map: *const M,
+    key: *const u8,
+) -> u64 {
+    guarded_with(run, |run| {
+        // SAFETY: the translator put the address of one of the running program's maps
+        // here, and the program keeps its maps alive for as long as its code exists.
+        let map = unsafe { &*map };
+        let len = map.spec().key_size as usize;
+        // SAFETY: `key..key + len` lies in the current frame (`map_calls` proved it from
+        // the straight-line code, and the translator added the offset to the frame
+        // pointer itself). The current frame is always reachable and initialized (frames
+        // are zeroed before code first uses them), only this run writes it, and nothing
+        // writes it while this call runs; the slice ends with the call.
+        let key = unsafe { std::slice::from_raw_parts(key, len) };
+        let (state, regions) = run.parts();
+        // SAFETY: `map` is one of the running program's maps, alive until the run ends.
+        let r0 = unsafe { lookup_in_run(state, regions, map, key) };
+        (r0, Touched::Nothing)
+    })
 }
 
 /// A map helper called directly: what the helper does, without finding the helper, the

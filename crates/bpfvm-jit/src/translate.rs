@@ -40,10 +40,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
+use bpfvm_abi::F_RDONLY_PROG;
 use bpfvm_isa::{
     AluOp, AtomicOp, CallKind, EndianOp, Insn, JmpOp, LdDwKind, Reg, Size, Source, Width,
 };
-use bpfvm_runtime::{LoadedProgram, MAX_CALL_FRAMES, MAY_GOTO_BUDGET, STACK_FRAME_SIZE};
+use bpfvm_runtime::{
+    ArrayMap, HashTabMap, LoadedProgram, MAX_CALL_FRAMES, MAY_GOTO_BUDGET, STACK_FRAME_SIZE,
+};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
     AbiParam, AtomicRmwOp, Block, BlockArg, FuncRef, Function, InstBuilder, MemFlagsData, SigRef,
@@ -88,6 +91,10 @@ pub(crate) enum Shim {
     MapLookup,
     MapUpdate,
     MapDelete,
+    /// `bpf_map_lookup_elem` on a known hash-family map or array: the map and the key's
+    /// address, the map's lookup inline in the shim (`runtime::jit_lookup_in`).
+    HashLookup,
+    ArrayLookup,
 }
 
 impl Shim {
@@ -106,7 +113,7 @@ impl Shim {
         Shim::Poll,
     ];
 
-    const ALL: [Shim; 15] = [
+    const ALL: [Shim; 17] = [
         Shim::Load,
         Shim::Store,
         Shim::Atomic,
@@ -122,6 +129,8 @@ impl Shim {
         Shim::MapLookup,
         Shim::MapUpdate,
         Shim::MapDelete,
+        Shim::HashLookup,
+        Shim::ArrayLookup,
     ];
 
     /// Parameters (all 64-bit, the run pointer first) and whether it returns a value.
@@ -134,6 +143,7 @@ impl Shim {
             Shim::Enter => (3, true),
             Shim::Raise => (3, false),
             Shim::Poll => (2, false),
+            Shim::HashLookup | Shim::ArrayLookup => (3, true),
             Shim::Helper
             | Shim::Kfunc
             | Shim::Callx
@@ -169,6 +179,8 @@ impl Shim {
             Shim::MapLookup => runtime::jit_map_lookup as *const () as usize,
             Shim::MapUpdate => runtime::jit_map_update as *const () as usize,
             Shim::MapDelete => runtime::jit_map_delete as *const () as usize,
+            Shim::HashLookup => runtime::jit_lookup_in::<HashTabMap> as *const () as usize,
+            Shim::ArrayLookup => runtime::jit_lookup_in::<ArrayMap> as *const () as usize,
         }
     }
 }
@@ -1046,6 +1058,10 @@ impl<'p> FunctionTranslator<'p> {
                 CallKind::Helper => match cx.direct_calls.get(&pc) {
                     // A map helper with a known map and its arguments in the frame: the
                     // map's index instead of the helper id.
+                    Some(call) if let Some(lookup) = lookup_shim(self.prog, call) => {
+                        let key = cx.b.ins().iadd_imm_s(cx.fp, call.key);
+                        cx.lookup(pc, &lookup, key);
+                    }
                     Some(call) => {
                         let shim = match call.helper {
                             MapHelper::Lookup => Shim::MapLookup,
@@ -1093,6 +1109,44 @@ impl<'p> FunctionTranslator<'p> {
         }
         Flow::Next
     }
+}
+
+/// A direct lookup whose map is one of the kinds whose lookup the shim makes inline
+/// (hash-family maps and arrays).
+struct Lookup {
+    shim: Shim,
+    /// The map's address.
+    map: usize,
+    /// The shared window's limits for a value the lookup finds (`JitRun::shared_limits`).
+    limits: [u64; 8],
+}
+
+fn lookup_shim(prog: &LoadedProgram, call: &DirectCall) -> Option<Lookup> {
+    if call.helper != MapHelper::Lookup {
+        return None;
+    }
+    let map = prog.maps().get(call.map)?;
+    let any = map.as_any();
+    let (shim, addr) = if let Some(hash) = any.downcast_ref::<HashTabMap>() {
+        (Shim::HashLookup, std::ptr::from_ref(hash).addr())
+    } else {
+        let array = any.downcast_ref::<ArrayMap>()?;
+        (Shim::ArrayLookup, std::ptr::from_ref(array).addr())
+    };
+    // As the map's `lookup_value` describes the value (`ValueRef`): `value_size` bytes,
+    // writable unless the map is read-only to programs.
+    let spec = map.spec();
+    let len = u64::from(spec.value_size);
+    let store_len = if spec.flags & F_RDONLY_PROG == 0 {
+        len
+    } else {
+        0
+    };
+    Some(Lookup {
+        shim,
+        map: addr,
+        limits: runtime::limits(len, store_len),
+    })
 }
 
 /// Whether `[r10 + off]` of `size` bytes lies in the current frame, which is always
@@ -2097,6 +2151,39 @@ impl Cx<'_> {
         self.ret(r0);
         self.b.switch_to_block(cont);
         self.after_call(r0, outputs, None);
+        // As the interpreter, which polls after a helper returns.
+        self.poll(pc);
+    }
+
+    /// A direct lookup (`lookup_shim`) of the key at `key`. A lookup runs no program code
+    /// and leaves `r1`–`r5` zero, so nothing goes through the run record but the status
+    /// (set only when the shim caught a panic). The plain window cannot have changed; a
+    /// value found is the last region hit, so the code makes it the shared window, as
+    /// `JitRun::refresh_shared` would (the regions' hot copy is that value now), and a
+    /// miss changes nothing.
+    fn lookup(&mut self, pc: usize, lookup: &Lookup, key: Value) {
+        let map = self.iconst(lookup.map as i64);
+        let r0 = self.call_shim(lookup.shim, &[map, key]);
+        self.check_status();
+        let found = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.ins().brif(r0, found, &[], cont, &[]);
+        self.b.seal_block(found);
+        self.b.switch_to_block(found);
+        let off = JitRun::OFFSETS;
+        self.field_store(off.shared_base, r0);
+        for (i, limit) in lookup.limits.into_iter().enumerate() {
+            let limit = self.iconst(limit as i64);
+            self.field_store(off.shared_limits + 8 * i as i32, limit);
+        }
+        self.b.ins().jump(cont, &[]);
+        self.b.seal_block(cont);
+        self.b.switch_to_block(cont);
+        let zero = self.iconst(0);
+        for r in 1..=5 {
+            self.b.def_var(self.regs[r], zero);
+        }
+        self.b.def_var(self.regs[0], r0);
         // As the interpreter, which polls after a helper returns.
         self.poll(pc);
     }

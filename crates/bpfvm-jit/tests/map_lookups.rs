@@ -112,6 +112,74 @@ fn direct_lookups_give_the_helpers_values_in_every_map_of_values() {
     }
 }
 
+/// The value a lookup finds becomes the JIT's shared window, set by the code itself from
+/// the map's value size: reads up to its last byte pass, one byte past it faults as in
+/// the interpreter, and a value found earlier stays readable (through the run's regions)
+/// after a later lookup replaced the window.
+#[test]
+fn a_found_value_is_its_size_and_earlier_values_stay_readable() {
+    for (spec, store) in value_maps(16) {
+        let last = spec.value_size - 8;
+        // r6 = value(7) + value(3) + the last 8 bytes of value(7) + value(3) again.
+        let src = format!(
+            "{l3}r7 = r0
+{l7}r8 = r0
+r6 = *(u64 *)(r8 + 0)
+r1 = *(u64 *)(r7 + 0)
+             r6 += r1
+r1 = *(u64 *)(r8 + {last})
+r6 += r1
+r1 = *(u64 *)(r7 + 0)
+             r6 += r1
+r0 = r6
+exit
+",
+            l3 = lookup(&store, 3),
+            l7 = lookup(&store, 7),
+        );
+        let (_, jit) = run(&src, &spec, HelperRegistry::for_program_type(KIND));
+        // The per-CPU array's 16-byte values hold 100 + key in their first 8 bytes only.
+        let tail = if last == 0 { 107 } else { 0 };
+        assert_eq!(
+            jit.result,
+            Ok(107 + 103 + tail + 103),
+            "{:?}",
+            spec.map_type
+        );
+    }
+    // Arrays keep their values in place across the test's resets, so the fault's address
+    // is the same number on both engines. pc: 0-5 the lookup, 6 the (aligned) read of the
+    // 8 bytes just past the value's end.
+    for spec in [
+        MapSpec::new(MapType::Array, 4, 8, 8),
+        MapSpec::new(MapType::PercpuArray, 4, 16, 8),
+    ] {
+        let src = format!(
+            "{}r0 = *(u64 *)(r0 + {})
+exit
+",
+            lookup("*(u32 *)(r10 - 16)", 2),
+            spec.value_size
+        );
+        let (_, jit) = run(&src, &spec, HelperRegistry::for_program_type(KIND));
+        let Err(Ended::Fault(fault)) = jit.result else {
+            panic!("expected a fault, got {jit}");
+        };
+        assert_eq!(fault.pc, 6, "{fault}");
+        assert!(
+            matches!(
+                fault.kind,
+                FaultKind::OutOfBounds {
+                    write: false,
+                    size: 8,
+                    ..
+                }
+            ),
+            "{fault}"
+        );
+    }
+}
+
 #[test]
 fn a_value_read_only_for_programs_faults_at_the_same_store() {
     // An array: its values stay in place across the test's resets (a hash update makes

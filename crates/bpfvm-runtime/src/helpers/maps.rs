@@ -107,13 +107,17 @@ fn map_lookup_elem(ctx: &mut HelperContext<'_, '_>, a: [u64; 5]) -> Result<u64, 
 /// JIT, for a map the program names with `lddw` and a key in the current frame) and stay
 /// exactly the helper.
 ///
+/// Generic so that an engine holding a concrete map (the JIT, for hash maps and arrays)
+/// gets the map's lookup inline instead of through the `Map` vtable.
+///
 /// # Safety
 /// `map` must stay alive until the run ends: a map of one of the run's programs, or one
 /// the run acquired, as [`RunState::map`] returns.
-pub unsafe fn lookup_in_run(
+#[inline]
+pub unsafe fn lookup_in_run<M: Map + ?Sized>(
     run: &RunState<'_>,
     regions: &mut Regions<'_>,
-    map: &dyn Map,
+    map: &M,
     key: &[u8],
 ) -> u64 {
     let Some(v) = map.lookup_value(key, run.cpu, run.guard()) else {

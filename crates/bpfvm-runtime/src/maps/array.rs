@@ -166,6 +166,7 @@ impl Map for ArrayMap {
         Ok(next.to_ne_bytes().to_vec())
     }
 
+    #[inline]
     fn lookup_value<'a>(
         &'a self,
         key: &[u8],
