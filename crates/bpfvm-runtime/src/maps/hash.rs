@@ -1,26 +1,64 @@
 //! Hash, per-CPU hash, LRU hash and LRU per-CPU hash maps (`kernel/bpf/hashtab.c`).
 //!
-//! The index, under a `RwLock` (lookups share it, writers take it exclusively), is a hash
-//! table from key bytes to elements, which lookups use, and the set of keys in byte
-//! order, which iteration uses; each element owns a [`ValueBuf`] whose address never
-//! changes. Unlinked elements are freed through the epoch collector (see the `maps`
-//! module doc).
+//! ## Layout
+//! As in the kernel, a fixed array of buckets allocated when the map is created:
+//! `max_entries` rounded up to a power of two (at least 1), each bucket the head of a
+//! singly linked chain of nodes. A key's bucket is its hash masked to the bucket count.
+//! A node holds the key's first 8 bytes as an integer ([`head`]), the key, the element
+//! (a [`ValueBuf`] whose address never changes, and the LRU use clock) and the link to
+//! the next node. The map also keeps the set of its keys in byte order, which iteration
+//! (`next_key`) walks, so iteration order does not depend on the hash.
 //!
-//! The table hashes with `foldhash`, seeded at random per map: keys come from programs
-//! and from whoever feeds them, so a fixed hash function would let them pick colliding
-//! keys. (It is several times faster than the standard library's SipHash on short
-//! keys, and a lookup no longer walks a B-tree comparing key slices.) The table is
-//! `hashbrown`'s raw `HashTable`, so that a lookup compares keys its own way: each entry
-//! keeps its key's first 8 bytes as an integer, and a key of up to 8 bytes is found
-//! without reading the key's own allocation or calling `memcmp`.
+//! The hash is `foldhash`, seeded at random per map: keys come from programs and from
+//! whoever feeds them, so a fixed hash function would let them pick colliding keys. A
+//! key of up to 8 bytes hashes as its head, one integer, and a lookup compares heads
+//! first: a 4- or 8-byte key is found without reading the key's own allocation or
+//! calling `memcmp`.
+//!
+//! ## Readers take no lock
+//! Lookups (program lookups under the run's [`RunGuard`], host lookups under a guard of
+//! their own) walk a chain with `Acquire` loads and take no lock, as the kernel's
+//! lookups walk their buckets under RCU. Writers (update, delete, LRU eviction) take one
+//! mutex, which also holds what only writers need: the ordered key set, whose length is
+//! the element count. Under it they change chains with `Release` stores, each store
+//! publishing a node whose fields, value included, were all written before it:
+//! - insert: the new node's link is set to the bucket's first node, then the bucket to
+//!   the new node;
+//! - replace (not per-CPU): a new node, filled, takes the old one's link, then the link
+//!   that pointed at the old node is set to it; the old node is unlinked, its own link
+//!   left as it was. Per-CPU values are updated in place, as the kernel does;
+//! - delete and eviction: the link that pointed at the node is set to the node's link.
+//!
+//! **Invariants.** A node is freed only through the epoch collector (`defer_destroy`
+//! after it is unlinked, or the map's drop deferring the whole set of chains), never
+//! while a guard pinned before its unlink lives. Writers never change the link of a node
+//! that is no longer linked. So a reader that pinned before starting its walk reaches
+//! only nodes that were linked at some moment after it pinned (an unlinked node's link
+//! still points where it did at its unlink, at a node linked then), whose memory its
+//! guard keeps. A reader concurrent with a replace finds the old element or the new one,
+//! each with a complete value (the new one is filled before it is published; readers of
+//! the old one keep it, unchanged by the replace, until their guard goes); concurrent
+//! with a delete, the element or nothing; never a freed element, and never a gap where a
+//! key that stays in the map is missing. (Value words a program or the host writes in
+//! place are another matter: see the `maps` module doc.)
+//!
+//! ## Memory
+//! The bucket array is charged to the accountant when the map is created (the kernel
+//! charges its bucket array too) and allocated fallibly; each element is charged on
+//! insert (value block, key and [`ELEM_OVERHEAD`]). A map whose buckets and
+//! `max_entries` elements together could never fit under the cap is refused at creation.
+//! The kernel's own bound on the bucket array (`htab_map_alloc`) comes first: a map of
+//! more than 2^27 entries is `E2BIG`, so no `max_entries` makes us allocate more than
+//! 1 GiB of buckets, or try to.
 
 use std::collections::BTreeSet;
+use std::fmt;
 use std::hash::BuildHasher;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use hashbrown::HashTable;
+use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
 
 use bpfvm_abi::{F_RDONLY_PROG, MapError, MapSpec, MapType, UPDATE_EXIST, UPDATE_NOEXIST};
 
@@ -33,8 +71,33 @@ use super::{
 /// A full LRU map of `n` elements evicts `max(1, n / EVICT_FRACTION)` at once.
 const EVICT_FRACTION: usize = 32;
 
-/// Bytes charged per element on top of its key and value: the index entry.
-const ELEM_OVERHEAD: u64 = 64;
+/// Bytes charged per element on top of its key and value block: its chain node (a
+/// [`Node`], 56 bytes on 64-bit targets, so a 64-byte allocation; a test keeps it at most
+/// 64), the 16-byte header of the key's `Arc`, and the key's share of the ordered set's
+/// B-tree (16-byte slots in leaves of 11, about 192 bytes, usually two-thirds full:
+/// about 32 bytes a key, internal nodes included). The kernel's own per-element
+/// overhead, `sizeof(struct htab_elem)`, is 48 bytes; the ordered set is our extra.
+const ELEM_OVERHEAD: u64 = 64 + 16 + 32;
+
+/// The kernel's `sizeof(struct bucket)` on 64-bit: an `hlist_nulls_head` (8 bytes) and a
+/// 4-byte spinlock, padded to 16.
+const KERNEL_BUCKET_SIZE: u64 = 16;
+
+/// The most buckets the kernel allows. `htab_map_alloc` (`kernel/bpf/hashtab.c`), with
+/// `err = -E2BIG`:
+///
+/// ```c
+/// /* check for u32 overflow */
+/// if (htab->n_buckets > U32_MAX / sizeof(struct bucket))
+///         goto free_htab;
+/// ```
+///
+/// Bucket counts are powers of two, so the largest is 2^27, for up to 2^27 entries
+/// (its other `E2BIG` before that, `max_entries > 1UL << 31`, is within this one).
+const MAX_BUCKETS: u64 = u32::MAX as u64 / KERNEL_BUCKET_SIZE;
+
+/// Bytes of one of our buckets (a pointer), as charged.
+const BUCKET_SIZE: u64 = size_of::<Atomic<Node>>() as u64;
 
 #[derive(Debug)]
 struct Elem {
@@ -43,28 +106,37 @@ struct Elem {
     used: AtomicU64,
 }
 
-/// A key, shared by the table and the ordered set.
+/// A key, shared by its node and the ordered set.
 type Key = Arc<[u8]>;
 
-/// An element under its key, as the table holds it.
+/// One element in its bucket's chain. Every field but `next` is written before the node
+/// is published and never changes after (the value's words and the use clock aside,
+/// which are atomics); `next` changes only while the node is linked, and only under the
+/// writers' mutex.
 #[derive(Debug)]
-struct Entry {
+struct Node {
     /// The key's first 8 bytes ([`head`]): compared before the key itself, whose bytes
-    /// are another allocation (a cache miss a lookup spends on every 4- or 8-byte key).
+    /// are another allocation (a cache miss a lookup would spend on every short key).
     head: u64,
     key: Key,
+    /// The next node of the chain, or null.
+    next: Atomic<Node>,
     elem: Elem,
 }
 
-/// The elements by key, and the keys in byte order.
+/// What only writers need, under the writers' mutex.
 #[derive(Debug, Default)]
-struct Index {
-    /// What lookups use: a raw table, so that key comparison is ours ([`Probe`]).
-    elems: HashTable<Entry>,
-    /// The table's hash function, seeded at random per map.
-    hasher: foldhash::fast::RandomState,
-    /// The same keys in byte order: what iteration (`next_key`) walks.
+struct Writers {
+    /// The map's keys in byte order: what iteration (`next_key`) walks. Its length is
+    /// the element count.
     order: BTreeSet<Key>,
+}
+
+/// A node found in a chain: the link that points at it, and the node.
+struct Found<'g> {
+    link: &'g Atomic<Node>,
+    ptr: Shared<'g, Node>,
+    node: &'g Node,
 }
 
 /// A key's first 8 bytes as an integer, zero-padded when it is shorter.
@@ -80,7 +152,7 @@ fn head(key: &[u8]) -> u64 {
 }
 
 /// A key being looked for. Keys of up to 8 bytes compare as one integer and never read
-/// the entry's key bytes; longer ones compare their first 8 bytes that way, then the
+/// the node's key bytes; longer ones compare their first 8 bytes that way, then the
 /// rest (a slice comparison of unknown length is a call to `memcmp`, once a sixth of a
 /// lookup's time).
 struct Probe<'k> {
@@ -89,6 +161,7 @@ struct Probe<'k> {
 }
 
 impl<'k> Probe<'k> {
+    #[inline]
     fn new(key: &'k [u8]) -> Probe<'k> {
         Probe {
             key,
@@ -97,14 +170,16 @@ impl<'k> Probe<'k> {
     }
 
     #[inline]
-    fn matches(&self, e: &Entry) -> bool {
-        e.head == self.head
-            && e.key.len() == self.key.len()
-            && (self.key.len() <= 8 || e.key.get(8..) == self.key.get(8..))
+    fn matches(&self, n: &Node) -> bool {
+        n.head == self.head
+            && n.key.len() == self.key.len()
+            && (self.key.len() <= 8 || n.key.get(8..) == self.key.get(8..))
     }
 }
 
-/// [`Index::hash`], for the table's rehash too.
+/// A key's hash: a key of up to 8 bytes hashes as its [`head`], one integer (a map's
+/// keys all have one length, so no two lengths meet in a map), which is several times
+/// cheaper than hashing a byte slice; a longer key hashes as its bytes.
 #[inline]
 fn key_hash(hasher: &foldhash::fast::RandomState, key: &[u8], head: u64) -> u64 {
     if key.len() <= 8 {
@@ -114,71 +189,7 @@ fn key_hash(hasher: &foldhash::fast::RandomState, key: &[u8], head: u64) -> u64 
     }
 }
 
-impl Index {
-    fn len(&self) -> usize {
-        self.elems.len()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.elems.is_empty()
-    }
-
-    /// A key's hash: a key of up to 8 bytes hashes as its [`head`], one integer (a map's
-    /// keys all have one length, so no two lengths meet in a table), which is several
-    /// times cheaper than hashing a byte slice; a longer key hashes as its bytes.
-    fn hash(&self, key: &[u8], head: u64) -> u64 {
-        key_hash(&self.hasher, key, head)
-    }
-
-    fn probe<'k>(&self, key: &'k [u8]) -> (u64, Probe<'k>) {
-        let probe = Probe::new(key);
-        (self.hash(key, probe.head), probe)
-    }
-
-    fn get(&self, key: &[u8]) -> Option<&Elem> {
-        let (hash, probe) = self.probe(key);
-        let entry = self.elems.find(hash, |e| probe.matches(e))?;
-        Some(&entry.elem)
-    }
-
-    fn get_mut(&mut self, key: &[u8]) -> Option<&mut Elem> {
-        let (hash, probe) = self.probe(key);
-        let entry = self.elems.find_mut(hash, |e| probe.matches(e))?;
-        Some(&mut entry.elem)
-    }
-
-    fn contains_key(&self, key: &[u8]) -> bool {
-        self.get(key).is_some()
-    }
-
-    /// Adds an element under a key not present.
-    fn insert(&mut self, key: &[u8], elem: Elem) {
-        let (hash, probe) = self.probe(key);
-        let entry = Entry {
-            head: probe.head,
-            key: key.into(),
-            elem,
-        };
-        self.order.insert(Arc::clone(&entry.key));
-        let hasher = &self.hasher;
-        self.elems
-            .insert_unique(hash, entry, |e| key_hash(hasher, &e.key, e.head));
-    }
-
-    fn remove(&mut self, key: &[u8]) -> Option<Elem> {
-        let (hash, probe) = self.probe(key);
-        let (entry, _) = self
-            .elems
-            .find_entry(hash, |e| probe.matches(e))
-            .ok()?
-            .remove();
-        self.order.remove(key);
-        Some(entry.elem)
-    }
-}
-
 /// A hash, per-CPU hash, LRU hash or LRU per-CPU hash map.
-#[derive(Debug)]
 pub struct HashTabMap {
     spec: MapSpec,
     per_cpu: bool,
@@ -191,9 +202,25 @@ pub struct HashTabMap {
     block: usize,
     /// Bytes charged per element.
     charge: u64,
-    index: RwLock<Index>,
+    /// The chains' heads; the length is a power of two (empty only once dropped).
+    buckets: Vec<Atomic<Node>>,
+    /// `buckets.len() - 1`: a hash's bucket is `hash & mask`.
+    mask: u64,
+    /// The hash function, seeded at random per map.
+    hasher: foldhash::fast::RandomState,
+    /// Writers take it; readers never do.
+    writers: Mutex<Writers>,
     clock: AtomicU64,
     memory: Arc<MemoryAccountant>,
+}
+
+impl fmt::Debug for HashTabMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HashTabMap")
+            .field("spec", &self.spec)
+            .field("buckets", &self.buckets.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Which update: from the host (all slots) or a program on a slot.
@@ -204,9 +231,30 @@ enum Writer {
 }
 
 impl HashTabMap {
-    /// An empty map. `spec` must be a hash-family spec that passed `validate`; nothing is
-    /// allocated until inserts, but the sizes are checked now.
+    /// An empty map. `spec` must be a hash-family spec that passed `validate`. The bucket
+    /// array is allocated (and charged) now; elements on insert, but the sizes are
+    /// checked now.
     pub fn new(spec: &MapSpec, config: &MapConfig) -> Result<HashTabMap, MapError> {
+        let n_buckets = u64::from(spec.max_entries).max(1).next_power_of_two();
+        if n_buckets > MAX_BUCKETS {
+            return Err(MapError::TooBig(format!(
+                "{} map: {} entries need {n_buckets} buckets, more than the kernel allows \
+                 ({} entries at most)",
+                spec.map_type,
+                spec.max_entries,
+                MAX_BUCKETS.next_power_of_two() / 2
+            )));
+        }
+        HashTabMap::with_buckets(spec, config, n_buckets)
+    }
+
+    /// [`HashTabMap::new`] with `n_buckets` buckets (a power of two; tests use fewer
+    /// than `max_entries` to make chains).
+    fn with_buckets(
+        spec: &MapSpec,
+        config: &MapConfig,
+        n_buckets: u64,
+    ) -> Result<HashTabMap, MapError> {
         let per_cpu = spec.map_type.is_per_cpu();
         let lru = matches!(spec.map_type, MapType::LruHash | MapType::LruPercpuHash);
         let slots = if per_cpu { config.cpus.max(1) } else { 1 };
@@ -221,19 +269,33 @@ impl HashTabMap {
         let charge = (block as u64)
             .checked_add(u64::from(spec.key_size) + ELEM_OVERHEAD)
             .ok_or_else(too_big)?;
+        let bucket_bytes = n_buckets.checked_mul(BUCKET_SIZE).ok_or_else(too_big)?;
         // A map that can never hold max_entries elements under the cap is refused now,
-        // as the kernel refuses a preallocation it cannot make.
+        // as the kernel refuses a preallocation it cannot make. The buckets count too:
+        // they are charged for the map's whole life.
         if charge
             .checked_mul(u64::from(spec.max_entries))
+            .and_then(|n| n.checked_add(bucket_bytes))
             .is_none_or(|n| n > config.memory.cap())
         {
             return Err(MapError::NoMemory(format!(
-                "{} map: {} elements of {charge} bytes pass the cap of {}",
+                "{} map: {n_buckets} buckets of {BUCKET_SIZE} bytes and {} elements of \
+                 {charge} bytes pass the cap of {}",
                 spec.map_type,
                 spec.max_entries,
                 config.memory.cap()
             )));
         }
+        let n = usize::try_from(n_buckets).map_err(|_| too_big())?;
+        config.memory.charge(bucket_bytes)?;
+        let mut buckets = Vec::new();
+        if buckets.try_reserve_exact(n).is_err() {
+            config.memory.uncharge(bucket_bytes);
+            return Err(MapError::NoMemory(format!(
+                "the allocator refused {n_buckets} buckets ({bucket_bytes} bytes)"
+            )));
+        }
+        buckets.resize_with(n, Atomic::null);
         Ok(HashTabMap {
             spec: spec.clone(),
             per_cpu,
@@ -242,24 +304,59 @@ impl HashTabMap {
             elem,
             block,
             charge,
-            index: RwLock::new(Index::default()),
+            buckets,
+            mask: n_buckets.saturating_sub(1),
+            hasher: foldhash::fast::RandomState::default(),
+            writers: Mutex::new(Writers::default()),
             clock: AtomicU64::new(0),
             memory: Arc::clone(&config.memory),
         })
     }
 
-    fn read(&self) -> RwLockReadGuard<'_, Index> {
-        self.index.read().unwrap_or_else(PoisonError::into_inner)
+    /// Bytes charged for the bucket array.
+    fn bucket_bytes(&self) -> u64 {
+        (self.buckets.len() as u64).saturating_mul(BUCKET_SIZE)
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, Index> {
-        self.index.write().unwrap_or_else(PoisonError::into_inner)
+    /// The node holding `key`, and the link pointing at it, walking its bucket's chain
+    /// under `guard` without a lock. What the node holds stays valid while `guard` lives.
+    #[inline]
+    fn find<'g>(&'g self, key: &[u8], guard: &'g Guard) -> Option<Found<'g>> {
+        let probe = Probe::new(key);
+        let hash = key_hash(&self.hasher, key, probe.head);
+        // Never `None`: `mask < buckets.len()` (the map is not dropped while borrowed).
+        let mut link = self.buckets.get((hash & self.mask) as usize)?;
+        loop {
+            let ptr = link.load(Ordering::Acquire, guard);
+            // SAFETY: `ptr` is null or a node allocated by `Owned::new`, loaded with
+            // `Acquire` from a link that a writer set with `Release` after writing all of
+            // the node's fields, so they are initialized and visible here. The link is a
+            // bucket or the `next` of a node reached the same way; each such node was
+            // linked at some moment after `guard` was pinned (writers never change an
+            // unlinked node's link, which keeps pointing at the node that followed it when
+            // it was unlinked). A node is destroyed only through the epoch: deferred once
+            // unlinked (or, with every other node, by the map's drop, which cannot run
+            // while `self` is borrowed), so after `guard` is dropped. Nothing mutates a
+            // node through this shared reference but its atomics. (Every guard passed
+            // here is pinned: a `RunGuard`'s or our own `pin()`, never `unprotected`.)
+            let node = unsafe { ptr.as_ref() }?;
+            if probe.matches(node) {
+                return Some(Found { link, ptr, node });
+            }
+            link = &node.next;
+        }
     }
 
+    fn lock(&self) -> MutexGuard<'_, Writers> {
+        self.writers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    #[inline]
     fn tick(&self) -> u64 {
         self.clock.fetch_add(1, Ordering::Relaxed)
     }
 
+    #[inline]
     fn touch(&self, e: &Elem) {
         if self.lru {
             e.used.store(self.tick(), Ordering::Relaxed);
@@ -268,18 +365,12 @@ impl HashTabMap {
 
     /// Number of elements.
     pub fn len(&self) -> usize {
-        self.read().len()
+        self.lock().order.len()
     }
 
     /// Whether the map has no elements.
     pub fn is_empty(&self) -> bool {
-        self.read().is_empty()
-    }
-
-    /// Unlinks `old` (already removed from the index) for reclamation after a grace period.
-    fn retire(&self, old: Elem) {
-        self.memory.uncharge(self.charge);
-        crossbeam_epoch::pin().defer(move || drop(old));
+        self.lock().order.is_empty()
     }
 
     /// Allocates a new element, charging the accountant.
@@ -320,78 +411,131 @@ impl HashTabMap {
             }
         };
         check_len("value", value.len(), want)?;
-        let mut index = self.write();
-        if let Some(old) = index.get_mut(key) {
+        let mut writers = self.lock();
+        let guard = crossbeam_epoch::pin();
+        if let Some(old) = self.find(key, &guard) {
             if flags & UPDATE_NOEXIST != 0 {
                 return Err(MapError::Exists);
             }
             if self.per_cpu {
                 // The kernel updates per-CPU values in place.
-                self.fill(old, value, who);
-                self.touch(old);
+                self.fill(&old.node.elem, value, who);
+                self.touch(&old.node.elem);
                 return Ok(());
             }
-            // Replace with a fresh element, as the kernel does, so readers of the old
-            // value keep a consistent copy; the count does not change.
-            let new = match ValueBuf::zeroed(self.block) {
-                Ok(value) => Elem {
-                    value,
+            // Replace with a fresh node, as the kernel does, so readers of the old value
+            // keep a consistent copy; the count does not change. It is filled and takes
+            // the old node's place in the chain before the `Release` store publishes it.
+            let new = Owned::new(Node {
+                head: old.node.head,
+                key: Arc::clone(&old.node.key),
+                next: Atomic::from(old.node.next.load(Ordering::Acquire, &guard)),
+                elem: Elem {
+                    value: ValueBuf::zeroed(self.block)?,
                     used: AtomicU64::new(self.tick()),
                 },
-                Err(e) => return Err(e),
-            };
-            self.fill(&new, value, who);
-            let old = std::mem::replace(old, new);
-            drop(index);
-            crossbeam_epoch::pin().defer(move || drop(old));
+            });
+            self.fill(&new.elem, value, who);
+            old.link.store(new, Ordering::Release);
+            // SAFETY: the old node is unlinked (the only link that pointed at it now
+            // points at its replacement, and writers, serialized by the mutex we hold,
+            // unlink a node once), so no reader that pins from now on can reach it, and
+            // its destruction waits for the guards pinned before: those of the readers
+            // that may still hold it.
+            unsafe { guard.defer_destroy(old.ptr) };
             return Ok(());
         }
         if flags & UPDATE_EXIST != 0 {
             return Err(MapError::NotFound);
         }
-        if index.len() >= self.spec.max_entries as usize {
+        if writers.order.len() >= self.spec.max_entries as usize {
             if !self.lru {
                 return Err(MapError::TooBig(format!(
                     "the map is full ({} entries)",
                     self.spec.max_entries
                 )));
             }
-            self.evict(&mut index);
+            self.evict(&mut writers, &guard);
         }
-        let new = self.alloc()?;
-        self.fill(&new, value, who);
-        index.insert(key, new);
+        let head = head(key);
+        let bucket = self
+            .buckets
+            .get((key_hash(&self.hasher, key, head) & self.mask) as usize)
+            .ok_or_else(|| MapError::Invalid("the map has no buckets".into()))?;
+        let elem = self.alloc()?;
+        self.fill(&elem, value, who);
+        let key: Key = key.into();
+        // Linked at the head of its chain (after the eviction, which may have changed
+        // that head), published by the `Release` store once complete.
+        let new = Owned::new(Node {
+            head,
+            key: Arc::clone(&key),
+            next: Atomic::from(bucket.load(Ordering::Acquire, &guard)),
+            elem,
+        });
+        bucket.store(new, Ordering::Release);
+        writers.order.insert(key);
         Ok(())
     }
 
+    /// Unlinks the node holding `key` and hands it to the epoch, crediting its charge;
+    /// false when there is none. Called with the writers' mutex held (`writers`).
+    fn unlink(&self, writers: &mut Writers, key: &[u8], guard: &Guard) -> bool {
+        let Some(old) = self.find(key, guard) else {
+            return false;
+        };
+        old.link.store(
+            old.node.next.load(Ordering::Acquire, guard),
+            Ordering::Release,
+        );
+        writers.order.remove(key);
+        self.memory.uncharge(self.charge);
+        // SAFETY: as for a replaced node in `update_as`: the node is unlinked, once, under
+        // the mutex, and its destruction waits for every guard that may still reach it.
+        unsafe { guard.defer_destroy(old.ptr) };
+        true
+    }
+
     /// Evicts the least recently used elements of a full LRU map: one for small maps,
-    /// `len / EVICT_FRACTION` for large ones, so the O(len) scan is amortized over a
-    /// batch of inserts (the kernel also frees LRU nodes in batches).
-    fn evict(&self, index: &mut Index) {
-        let batch = (index.len() / EVICT_FRACTION).max(1);
-        let mut by_age: Vec<(u64, &Key)> = index
-            .elems
-            .iter()
-            .map(|e| (e.elem.used.load(Ordering::Relaxed), &e.key))
-            .collect();
+    /// `len / EVICT_FRACTION` for large ones, so the O(len) scan of every bucket is
+    /// amortized over a batch of inserts (the kernel also frees LRU nodes in batches).
+    fn evict(&self, writers: &mut Writers, guard: &Guard) {
+        let batch = (writers.order.len() / EVICT_FRACTION).max(1);
+        let mut by_age: Vec<(u64, &Key)> = Vec::with_capacity(writers.order.len());
+        for bucket in &self.buckets {
+            let mut ptr = bucket.load(Ordering::Acquire, guard);
+            // SAFETY: as in `find`: a node reached from a bucket under `guard`, published
+            // with `Release`, destroyed only after `guard` is dropped. (Under the mutex no
+            // node of these chains is unlinked until this walk is over.)
+            while let Some(node) = unsafe { ptr.as_ref() } {
+                by_age.push((node.elem.used.load(Ordering::Relaxed), &node.key));
+                ptr = node.next.load(Ordering::Acquire, guard);
+            }
+        }
         let batch = batch.min(by_age.len());
         if batch == 0 {
             return;
         }
         by_age.select_nth_unstable_by_key(batch - 1, |(used, _)| *used);
-        let victims: Vec<Key> = by_age[..batch].iter().map(|(_, k)| Arc::clone(k)).collect();
+        let victims: Vec<Key> = by_age
+            .get(..batch)
+            .unwrap_or_default()
+            .iter()
+            .map(|(_, k)| Arc::clone(k))
+            .collect();
         for k in victims {
-            if let Some(old) = index.remove(&k) {
-                self.retire(old);
-            }
+            self.unlink(writers, &k, guard);
         }
     }
 
     fn delete_key(&self, key: &[u8]) -> Result<(), MapError> {
         check_len("key", key.len(), self.spec.key_size as usize)?;
-        let old = self.write().remove(key).ok_or(MapError::NotFound)?;
-        self.retire(old);
-        Ok(())
+        let mut writers = self.lock();
+        if self.unlink(&mut writers, key, &crossbeam_epoch::pin()) {
+            Ok(())
+        } else {
+            Err(MapError::NotFound)
+        }
     }
 }
 
@@ -404,6 +548,7 @@ impl Map for HashTabMap {
         self
     }
 
+    #[inline]
     fn value_len(&self) -> usize {
         if self.per_cpu {
             self.block
@@ -415,12 +560,12 @@ impl Map for HashTabMap {
     fn lookup(&self, key: &[u8]) -> Result<Vec<u8>, MapError> {
         check_host_read(&self.spec)?;
         check_len("key", key.len(), self.spec.key_size as usize)?;
-        let index = self.read();
+        let guard = crossbeam_epoch::pin();
         // Host lookups do not mark LRU elements used (the kernel's
         // `map_lookup_elem_sys_only`); program lookups do.
-        let e = index.get(key).ok_or(MapError::NotFound)?;
+        let found = self.find(key, &guard).ok_or(MapError::NotFound)?;
         let mut out = vec![0; self.value_len()];
-        e.value.read(0, &mut out);
+        found.node.elem.value.read(0, &mut out);
         Ok(out)
     }
 
@@ -436,40 +581,40 @@ impl Map for HashTabMap {
 
     fn next_key(&self, key: Option<&[u8]>) -> Result<Vec<u8>, MapError> {
         check_host_read(&self.spec)?;
-        let index = self.read();
+        let writers = self.lock();
         let next = match key {
             Some(k) => {
                 check_len("key", k.len(), self.spec.key_size as usize)?;
-                if index.contains_key(k) {
-                    index
+                if writers.order.contains(k) {
+                    writers
                         .order
                         .range::<[u8], _>((Bound::Excluded(k), Bound::Unbounded))
                         .next()
                 } else {
                     // The kernel restarts from the first element.
-                    index.order.first()
+                    writers.order.first()
                 }
             }
-            None => index.order.first(),
+            None => writers.order.first(),
         };
         next.map(|k| k.to_vec()).ok_or(MapError::NotFound)
     }
 
+    #[inline]
     fn lookup_value<'a>(
         &'a self,
         key: &[u8],
         cpu: usize,
-        _guard: &'a RunGuard,
+        guard: &'a RunGuard,
     ) -> Option<ValueRef<'a>> {
         if cpu >= self.slots && self.per_cpu {
             return None;
         }
         let slot = if self.per_cpu { cpu } else { 0 };
-        let index = self.read();
-        let e = index.get(key)?;
+        let e = &self.find(key, guard.epoch())?.node.elem;
         self.touch(e);
-        // The block stays valid after the lock is released: it is freed only through the
-        // epoch collector, after `_guard` (pinned before this lookup) is dropped.
+        // The block stays valid while `guard` (pinned before this lookup) lives: it is
+        // freed only with its node, through the epoch collector.
         let ptr = e.value.ptr_at(slot * self.elem);
         let writable = self.spec.flags & F_RDONLY_PROG == 0;
         Some(ValueRef::new(ptr, self.spec.value_size as usize, writable))
@@ -496,22 +641,58 @@ impl Map for HashTabMap {
 
 impl Drop for HashTabMap {
     fn drop(&mut self) {
-        let all = std::mem::take(self.index.get_mut().unwrap_or_else(PoisonError::into_inner));
-        self.memory.uncharge(self.charge * all.len() as u64);
-        // Runs may still hold pointers into these blocks under their guards.
-        crossbeam_epoch::pin().defer(move || drop(all));
+        let count = self
+            .writers
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .order
+            .len();
+        self.memory.uncharge(
+            self.charge
+                .saturating_mul(count as u64)
+                .saturating_add(self.bucket_bytes()),
+        );
+        let buckets = std::mem::take(&mut self.buckets);
+        // Runs may still hold pointers into these values under their guards.
+        crossbeam_epoch::pin().defer(move || free_chains(buckets));
+    }
+}
+
+/// Frees every node linked from `buckets`, the chains of a dropped map. Runs through the
+/// epoch only, once no guard that could reach them is left.
+fn free_chains(buckets: Vec<Atomic<Node>>) {
+    // SAFETY: nothing else can reach these chains: the map that held them is gone and
+    // every guard pinned before it went has been dropped (this runs as a deferred
+    // function), so no thread reads these nodes or frees them concurrently, which is
+    // what `unprotected` requires.
+    let guard = unsafe { crossbeam_epoch::unprotected() };
+    for bucket in buckets {
+        let mut ptr = bucket.load(Ordering::Relaxed, guard);
+        while !ptr.is_null() {
+            // SAFETY: `ptr` is a node allocated by `Owned::new` and linked in this chain
+            // alone, which owns it now; linked chains never share a node (an unlinked
+            // node, already handed to `defer_destroy`, is reachable from no chain), so
+            // each is taken once.
+            let node = unsafe { ptr.into_owned() };
+            ptr = node.next.load(Ordering::Relaxed, guard);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Elem, Entry, Probe, head};
-    use std::sync::atomic::AtomicU64;
+    use super::{
+        Atomic, BUCKET_SIZE, Elem, HashTabMap, KERNEL_BUCKET_SIZE, MAX_BUCKETS, Map, MapConfig,
+        MapError, MapSpec, MapType, Node, Probe, RunGuard, head,
+    };
+    use bpfvm_abi::{UPDATE_ANY, UPDATE_EXIST, UPDATE_NOEXIST};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-    fn entry(key: &[u8]) -> Entry {
-        Entry {
+    fn node(key: &[u8]) -> Node {
+        Node {
             head: head(key),
             key: key.into(),
+            next: Atomic::null(),
             elem: Elem {
                 value: super::ValueBuf::zeroed(8).unwrap(),
                 used: AtomicU64::new(0),
@@ -519,7 +700,7 @@ mod tests {
         }
     }
 
-    /// The comparison itself, since distinct keys rarely share a hash and a table test
+    /// The comparison itself, since distinct keys rarely share a hash and a map test
     /// would seldom reach it: every key differing from another in one byte, at every
     /// size (the 4- and 8-byte heads, the byte-by-byte head, and bytes past the head),
     /// and keys of different sizes with equal heads.
@@ -527,26 +708,294 @@ mod tests {
     fn a_probe_matches_only_the_same_key() {
         for size in [0usize, 1, 3, 4, 5, 7, 8, 9, 16] {
             let zero = vec![0u8; size];
-            assert!(Probe::new(&zero).matches(&entry(&zero)), "size {size}");
+            assert!(Probe::new(&zero).matches(&node(&zero)), "size {size}");
             for pos in 0..size {
                 let mut other = zero.clone();
                 other[pos] = 1;
                 assert!(
-                    !Probe::new(&zero).matches(&entry(&other)),
+                    !Probe::new(&zero).matches(&node(&other)),
                     "size {size}, byte {pos}"
                 );
                 assert!(
-                    !Probe::new(&other).matches(&entry(&zero)),
+                    !Probe::new(&other).matches(&node(&zero)),
                     "size {size}, byte {pos}"
                 );
             }
         }
-        assert!(!Probe::new(&[0; 4]).matches(&entry(&[0; 8])));
-        assert!(!Probe::new(&[0; 8]).matches(&entry(&[0; 4])));
-        assert!(!Probe::new(&[0; 3]).matches(&entry(&[0; 4])));
+        assert!(!Probe::new(&[0; 4]).matches(&node(&[0; 8])));
+        assert!(!Probe::new(&[0; 8]).matches(&node(&[0; 4])));
+        assert!(!Probe::new(&[0; 3]).matches(&node(&[0; 4])));
         // The heads are little-endian: byte 0 is the low byte at every size.
         assert_eq!(head(&[1, 2, 3, 4]), 0x0403_0201);
         assert_eq!(head(&[1, 2, 3]), 0x03_0201);
         assert_eq!(head(&[1, 2, 3, 4, 5, 6, 7, 8, 9]), 0x0807_0605_0403_0201);
+    }
+
+    /// `ELEM_OVERHEAD` counts a node as one allocation of at most 64 bytes.
+    #[test]
+    fn a_node_fits_the_overhead_charged_for_it() {
+        assert!(size_of::<Node>() <= 64, "{}", size_of::<Node>());
+        assert_eq!(BUCKET_SIZE, 8);
+    }
+
+    fn key(k: u32) -> [u8; 4] {
+        k.to_ne_bytes()
+    }
+
+    /// A value of 8 words, each `k << 32 | version`: a reader can tell a complete value
+    /// of one version from a mix, a zeroed block or another key's value.
+    fn pattern(k: u32, version: u32) -> Vec<u8> {
+        let word = (u64::from(k) << 32) | u64::from(version);
+        word.to_ne_bytes().repeat(8)
+    }
+
+    /// The keys of bucket 0's chain, first to last.
+    fn chain(map: &HashTabMap) -> Vec<u32> {
+        let guard = crossbeam_epoch::pin();
+        let mut out = Vec::new();
+        let mut ptr = map.buckets[0].load(Ordering::Acquire, &guard);
+        // SAFETY: nodes reached from a bucket under a guard, while the map is borrowed.
+        while let Some(n) = unsafe { ptr.as_ref() } {
+            out.push(u32::from_ne_bytes(n.key[..4].try_into().unwrap()));
+            ptr = n.next.load(Ordering::Acquire, &guard);
+        }
+        out
+    }
+
+    /// Sets its flag when dropped: when the writer is done, or when it panics (so readers
+    /// waiting for the flag stop, and the test fails instead of hanging).
+    struct StopOnDrop<'a>(&'a AtomicBool);
+
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn one_bucket(map_type: MapType, max_entries: u32, config: &MapConfig) -> HashTabMap {
+        let spec = MapSpec::new(map_type, 4, 64, max_entries);
+        HashTabMap::with_buckets(&spec, config, 1).expect("map")
+    }
+
+    /// Every key of a one-bucket map shares a chain: replace, delete and reinsert the
+    /// node at its head, in its middle and at its tail, and check every key and the
+    /// chain's order after each step.
+    #[test]
+    fn replace_and_delete_at_every_position_of_a_chain() {
+        let config = MapConfig::new(2, 1 << 20);
+        for pos in 0..5usize {
+            let map = one_bucket(MapType::Hash, 5, &config);
+            for k in 0..5 {
+                map.update(&key(k), &pattern(k, 0), UPDATE_NOEXIST)
+                    .expect("insert");
+            }
+            // Inserted at the head: the chain is 4, 3, 2, 1, 0.
+            assert_eq!(chain(&map), [4, 3, 2, 1, 0]);
+            let k = 4 - pos as u32;
+            let expect = |map: &HashTabMap, versions: [Option<u32>; 5]| {
+                for (j, v) in versions.iter().enumerate() {
+                    let j = j as u32;
+                    let got = map.lookup(&key(j));
+                    match v {
+                        Some(v) => assert_eq!(got, Ok(pattern(j, *v)), "pos {pos}, key {j}"),
+                        None => assert_eq!(got, Err(MapError::NotFound), "pos {pos}, key {j}"),
+                    }
+                }
+            };
+            let mut versions = [Some(0); 5];
+            // A replace keeps the node's place in the chain.
+            map.update(&key(k), &pattern(k, 1), UPDATE_EXIST)
+                .expect("replace");
+            versions[k as usize] = Some(1);
+            expect(&map, versions);
+            assert_eq!(chain(&map), [4, 3, 2, 1, 0], "pos {pos}");
+            let guard = RunGuard::pin();
+            let v = map.lookup_value(&key(k), 0, &guard).expect("value");
+            assert_eq!(v.len(), 64);
+            drop(guard);
+            // A delete takes it out and only it.
+            map.delete(&key(k)).expect("delete");
+            versions[k as usize] = None;
+            expect(&map, versions);
+            let mut left = vec![4, 3, 2, 1, 0];
+            left.retain(|&j| j != k);
+            assert_eq!(chain(&map), left, "pos {pos}");
+            assert_eq!(map.len(), 4);
+            assert_eq!(map.delete(&key(k)), Err(MapError::NotFound));
+            // Reinserted, it is the new head.
+            map.update(&key(k), &pattern(k, 2), UPDATE_NOEXIST)
+                .expect("reinsert");
+            versions[k as usize] = Some(2);
+            expect(&map, versions);
+            left.insert(0, k);
+            assert_eq!(chain(&map), left, "pos {pos}");
+            assert_eq!(
+                map.keys().expect("keys"),
+                (0..5).map(|j| key(j).to_vec()).collect::<Vec<_>>()
+            );
+            drop(map);
+            assert_eq!(config.memory.used(), 0);
+        }
+    }
+
+    /// Per-CPU updates stay in place (same node, same value memory); LRU eviction in a
+    /// single chain takes the least recently used node wherever it is.
+    #[test]
+    fn per_cpu_updates_in_place_and_lru_evicts_from_a_chain() {
+        let config = MapConfig::new(2, 1 << 20);
+        let map = one_bucket(MapType::PercpuHash, 3, &config);
+        let value = vec![1; map.value_len()];
+        for k in 0..3 {
+            map.update(&key(k), &value, UPDATE_ANY).expect("insert");
+        }
+        let guard = RunGuard::pin();
+        let before = map.lookup_value(&key(1), 1, &guard).expect("value").addr();
+        map.prog_update(&key(1), &pattern(1, 7), UPDATE_EXIST, 1)
+            .expect("update");
+        let after = map.lookup_value(&key(1), 1, &guard).expect("value").addr();
+        assert_eq!(before, after);
+        assert_eq!(chain(&map), [2, 1, 0]);
+
+        let lru = one_bucket(MapType::LruHash, 3, &config);
+        for k in 0..3 {
+            lru.update(&key(k), &pattern(k, 0), UPDATE_ANY)
+                .expect("insert");
+        }
+        // Use 0 (the tail) and 2 (the head): 1, in the middle, is the oldest.
+        assert!(lru.lookup_value(&key(0), 0, &guard).is_some());
+        assert!(lru.lookup_value(&key(2), 0, &guard).is_some());
+        lru.update(&key(3), &pattern(3, 0), UPDATE_ANY)
+            .expect("evicting insert");
+        assert_eq!(chain(&lru), [3, 2, 0]);
+        assert_eq!(lru.lookup(&key(1)), Err(MapError::NotFound));
+        assert_eq!(lru.len(), 3);
+    }
+
+    /// Readers look up continuously, under run guards, while a writer replaces, deletes
+    /// and reinserts keys sharing one chain: every value a reader finds is one complete
+    /// version of its own key, and a key the writer only replaces is never missing.
+    #[test]
+    fn readers_see_old_or_new_values_never_a_torn_or_missing_one() {
+        const KEYS: u32 = 6;
+        // Keys 0..STABLE are only ever replaced; the others are also deleted.
+        const STABLE: u32 = 3;
+        let rounds: u32 = if cfg!(miri) { 3 } else { 3000 };
+        let config = MapConfig::new(2, 1 << 20);
+        let map = one_bucket(MapType::Hash, KEYS, &config);
+        for k in 0..KEYS {
+            map.update(&key(k), &pattern(k, 0), UPDATE_NOEXIST)
+                .expect("insert");
+        }
+        let done = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let readers: Vec<_> = (0..2)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut seen = 0u64;
+                        loop {
+                            let finished = done.load(Ordering::Relaxed);
+                            let guard = RunGuard::pin();
+                            for k in 0..KEYS {
+                                let Some(v) = map.lookup_value(&key(k), 0, &guard) else {
+                                    assert!(k >= STABLE, "key {k} went missing");
+                                    continue;
+                                };
+                                // SAFETY: 64 bytes, 8-aligned, valid while `guard` lives;
+                                // every access to value words is atomic.
+                                let words: Vec<u64> = (0..8)
+                                    .map(|i| unsafe {
+                                        AtomicU64::from_ptr(v.as_ptr().cast::<u64>().add(i))
+                                            .load(Ordering::Relaxed)
+                                    })
+                                    .collect();
+                                assert!(
+                                    words.iter().all(|w| *w == words[0])
+                                        && words[0] >> 32 == u64::from(k),
+                                    "key {k}: {words:x?}"
+                                );
+                                seen += 1;
+                            }
+                            if let Ok(v) = map.lookup(&key(STABLE - 1)) {
+                                assert_eq!(v[..8].repeat(8), v);
+                            } else {
+                                panic!("key {} went missing from a host lookup", STABLE - 1);
+                            }
+                            if finished {
+                                break seen;
+                            }
+                        }
+                    })
+                })
+                .collect();
+            let stop = StopOnDrop(&done);
+            for round in 1..=rounds {
+                for k in 0..KEYS {
+                    map.update(&key(k), &pattern(k, round), UPDATE_EXIST)
+                        .expect("replace");
+                }
+                for k in STABLE..KEYS {
+                    if (round + k) % 2 == 0 {
+                        map.delete(&key(k)).expect("delete");
+                        map.update(&key(k), &pattern(k, round), UPDATE_NOEXIST)
+                            .expect("reinsert");
+                    }
+                }
+            }
+            drop(stop);
+            for r in readers {
+                assert!(r.join().expect("reader") > 0);
+            }
+        });
+        assert_eq!(map.len(), KEYS as usize);
+        drop(map);
+        assert_eq!(config.memory.used(), 0);
+    }
+
+    /// The kernel refuses a hash map whose bucket array would pass `U32_MAX` bytes
+    /// (`htab_map_alloc`, 16-byte buckets): more than 2^27 entries is `E2BIG`, whatever
+    /// the cap; up to 2^27 it is the cap that decides.
+    #[test]
+    fn the_kernel_bucket_limit_is_too_big_before_memory() {
+        assert_eq!(MAX_BUCKETS, u64::from(u32::MAX) / KERNEL_BUCKET_SIZE);
+        let unlimited = MapConfig::new(1, u64::MAX);
+        let capped = MapConfig::new(1, 1 << 20);
+        for t in [MapType::Hash, MapType::LruPercpuHash] {
+            for n in [(1 << 27) + 1, 1 << 28, 1 << 31, (1 << 31) + 1, u32::MAX] {
+                let spec = MapSpec::new(t, 4, 8, n);
+                for config in [&unlimited, &capped] {
+                    let err = HashTabMap::new(&spec, config).expect_err("too big");
+                    assert!(matches!(err, MapError::TooBig(_)), "{t} {n}: {err:?}");
+                }
+            }
+            let spec = MapSpec::new(t, 4, 8, 1 << 27);
+            let err = HashTabMap::new(&spec, &capped).expect_err("over the cap");
+            assert!(matches!(err, MapError::NoMemory(_)), "{t}: {err:?}");
+        }
+        assert_eq!(unlimited.memory.used() + capped.memory.used(), 0);
+    }
+
+    /// The bucket array is charged at creation and credited on drop; a map is refused
+    /// when its buckets and `max_entries` elements could not fit under the cap together.
+    #[test]
+    fn buckets_are_charged_with_the_map() {
+        let spec = MapSpec::new(MapType::Hash, 4, 8, 1000);
+        let config = MapConfig::new(1, 1 << 20);
+        let map = HashTabMap::new(&spec, &config).expect("map");
+        assert_eq!(config.memory.used(), 1024 * BUCKET_SIZE);
+        map.update(&key(1), &[0; 8], UPDATE_ANY).expect("insert");
+        assert_eq!(config.memory.used(), 1024 * BUCKET_SIZE + map.charge);
+        let full = 1024 * BUCKET_SIZE + 1000 * map.charge;
+        drop(map);
+        assert_eq!(config.memory.used(), 0);
+        assert!(HashTabMap::new(&spec, &MapConfig::new(1, full)).is_ok());
+        let err = HashTabMap::new(&spec, &MapConfig::new(1, full - 1)).expect_err("cap");
+        assert!(matches!(err, MapError::NoMemory(_)), "{err:?}");
+        // One entry, one bucket; zero entries (refused by `validate` before) still one.
+        let one = MapConfig::new(1, 1 << 20);
+        let map = HashTabMap::new(&MapSpec::new(MapType::Hash, 4, 8, 1), &one).expect("map");
+        assert_eq!(map.buckets.len(), 1);
+        drop(map);
+        let map = HashTabMap::new(&MapSpec::new(MapType::Hash, 4, 8, 0), &one).expect("map");
+        assert_eq!(map.buckets.len(), 1);
     }
 }

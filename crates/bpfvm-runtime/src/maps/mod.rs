@@ -39,13 +39,17 @@
 //! ## Memory
 //! Every map charges its memory to the [`MemoryAccountant`] of its config before
 //! allocating it, and allocates fallibly: arrays their whole value block at creation,
-//! hash maps each element on insert (value bytes, key bytes and a fixed overhead for the
-//! index entry; a hash map whose `max_entries` elements could never fit under the cap is
-//! refused at creation, as a kernel preallocation would be). Sizes that overflow give [`MapError::TooBig`], a refused charge or
-//! allocation [`MapError::NoMemory`]; nothing aborts the process. (The index nodes of a
-//! hash map are allocated by the standard collections, infallibly; their size is covered
-//! by the per-element overhead charge, so the cap bounds them too.) The accountant is
-//! credited when an element leaves its map, even though the bytes may live on for a grace
+//! hash maps their bucket array at creation and each element on insert (value bytes,
+//! key bytes and a fixed overhead for its chain node and its place in the ordered key
+//! set). A hash map whose bucket array and `max_entries` elements could never fit under
+//! the cap together is refused at creation, as a kernel preallocation would be; one of
+//! more than 2^27 entries is refused before that with `E2BIG`, the kernel's limit on its
+//! bucket array. Sizes that overflow give [`MapError::TooBig`], a refused charge or
+//! allocation [`MapError::NoMemory`]; nothing aborts the process. (A hash element's chain
+//! node and its entry in the ordered key set are allocated infallibly, by `Box` and the
+//! standard B-tree; their size is covered by the per-element overhead charge, so the cap
+//! bounds them too.) The accountant is credited when an element leaves its map, and for
+//! the buckets when the map is dropped, even though the bytes may live on for a grace
 //! period (below).
 //!
 //! ## Memory-safety scheme: stable value addresses and deferred reclamation
@@ -60,22 +64,27 @@
 //!   [`Map::lookup_value`]; the [`ValueRef`] it gets borrows the guard and the map, and
 //!   the address it carries is valid until the guard is dropped.
 //! - **Invariant:** value memory is freed only through the epoch collector: a hash element
-//!   that is deleted, replaced or evicted is first unlinked from the index (under the
-//!   index's write lock), then its block is handed to `Guard::defer`; a map that is
-//!   dropped hands all its blocks (arrays' included) to `defer` the same way. The
-//!   collector runs a deferred free only once every guard pinned before the unlink has
-//!   been dropped, and a reader can only find a block while it is linked, so no run
-//!   ever sees its value memory freed. Consequently a pointer obtained under a guard stays
-//!   valid even if the map itself is dropped during the run.
+//!   that is deleted, replaced or evicted is first unlinked from its bucket's chain (by a
+//!   writer, under the map's writers' mutex), then its node, value block included, is
+//!   handed to `Guard::defer_destroy`; a map that is dropped hands all its blocks (arrays'
+//!   included, and a hash map's chains) to `defer` the same way. The collector runs a
+//!   deferred free only once every guard pinned before the unlink has been dropped, and a
+//!   reader, which takes no lock but walks the chain under its guard, can only find a
+//!   block while it is linked (or through a node unlinked after the reader pinned, whose
+//!   link writers leave as it was), so no run ever sees its value memory freed.
+//!   Consequently a pointer obtained under a guard stays valid even if the map itself is
+//!   dropped during the run.
 //! - **Invariant:** the host side touches value memory only with atomic loads and stores
 //!   (8-byte words, bytes for a tail), so it never races non-atomically with programs'
 //!   atomics. As in the kernel, a host copy is not atomic as a whole: a concurrent reader
 //!   may see a mix of old and new words. Replacing a (non per-CPU) hash value with
 //!   `update` allocates a new element, as the kernel does, so readers of the old one
 //!   keep seeing a consistent old value.
-//! - The only `unsafe` code is in the `buf` submodule (allocation, the atomic views,
-//!   deallocation). [`ValueRef`] hands out raw pointers safely; dereferencing them is the
-//!   engine's business (through its `Regions`) and its proof obligation.
+//! - The `unsafe` code of this scheme is in the `buf` submodule (allocation, the atomic
+//!   views, deallocation) and the `hash` submodule (chain nodes reached under a guard,
+//!   unlinked nodes handed to the collector). [`ValueRef`] hands out raw pointers safely;
+//!   dereferencing them is the engine's business (through its `Regions`) and its proof
+//!   obligation.
 //!
 //! ```
 //! use bpfvm_abi::{MapError, MapSpec, MapType, UPDATE_ANY, UPDATE_NOEXIST};
@@ -231,7 +240,7 @@ impl Default for MapConfig {
 /// through [`Map::lookup_value`] under it is freed. Not `Send`: pin it on the thread of
 /// the run, and drop it when the run ends (a long-lived guard delays reclamation).
 pub struct RunGuard {
-    /// Held for its pin; unpinned on drop.
+    /// Held for its pin (hash-map lookups walk their chains under it); unpinned on drop.
     pin: crossbeam_epoch::Guard,
 }
 
@@ -241,6 +250,12 @@ impl RunGuard {
         RunGuard {
             pin: crossbeam_epoch::pin(),
         }
+    }
+
+    /// The epoch guard, for maps whose readers walk epoch-protected structures under it.
+    #[inline]
+    pub(crate) fn epoch(&self) -> &crossbeam_epoch::Guard {
+        &self.pin
     }
 
     /// Pushes this thread's deferred frees to the collector and tries to run due ones
@@ -276,6 +291,7 @@ unsafe impl Send for ValueRef<'_> {}
 unsafe impl Sync for ValueRef<'_> {}
 
 impl<'a> ValueRef<'a> {
+    #[inline]
     fn new(ptr: NonNull<u8>, len: usize, writable: bool) -> ValueRef<'a> {
         ValueRef {
             ptr,
