@@ -21,6 +21,9 @@ pub(crate) struct ValueBuf {
     len: usize,
 }
 
+/// Where in a [`ValueBuf`] the address of its block is (a JIT reads it: `HashWalk`).
+pub(crate) const VALUE_PTR: usize = std::mem::offset_of!(ValueBuf, ptr);
+
 // SAFETY: a `ValueBuf` owns its allocation like a `Box<[AtomicU64]>`; every access through
 // `&ValueBuf` is atomic, so sharing and sending it across threads is sound.
 unsafe impl Send for ValueBuf {}

@@ -62,7 +62,7 @@ use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
 
 use bpfvm_abi::{F_RDONLY_PROG, MapError, MapSpec, MapType, UPDATE_EXIST, UPDATE_NOEXIST};
 
-use super::buf::{ValueBuf, round8};
+use super::buf::{VALUE_PTR, ValueBuf, round8};
 use super::{
     Map, MapConfig, MemoryAccountant, RunGuard, ValueRef, check_host_read, check_host_write,
     check_len, check_prog_write, check_update_flags,
@@ -177,17 +177,80 @@ impl<'k> Probe<'k> {
     }
 }
 
-/// A key's hash: a key of up to 8 bytes hashes as its [`head`], one integer (a map's
-/// keys all have one length, so no two lengths meet in a map), which is several times
-/// cheaper than hashing a byte slice; a longer key hashes as its bytes.
-#[inline]
-fn key_hash(hasher: &foldhash::fast::RandomState, key: &[u8], head: u64) -> u64 {
-    if key.len() <= 8 {
-        hasher.hash_one(head)
-    } else {
-        hasher.hash_one(key)
+/// A map's hash function, seeded at random per map. A key of up to 8 bytes hashes as
+/// its [`head`], one integer (a map's keys all have one length, so no two lengths meet in
+/// a map): a folded multiply, `lo ^ hi` of the 128-bit product `(head ^ s0) * s1`, as
+/// `foldhash` mixes (several times cheaper than hashing a byte slice, and a few
+/// instructions a JIT can emit: [`HashWalk`]). A longer key hashes as its bytes with
+/// `foldhash`.
+struct KeyHash {
+    long: foldhash::fast::RandomState,
+    /// `s0` and `s1` (odd, so the multiply loses no bits of `head ^ s0`).
+    seeds: [u64; 2],
+}
+
+impl KeyHash {
+    fn new() -> KeyHash {
+        let long = foldhash::fast::RandomState::default();
+        // Two more random words from the same per-map seed.
+        let seeds = [long.hash_one(0u64), long.hash_one(1u64) | 1];
+        KeyHash { long, seeds }
+    }
+
+    #[inline]
+    fn hash(&self, key: &[u8], head: u64) -> u64 {
+        if key.len() <= 8 {
+            short_hash(self.seeds, head)
+        } else {
+            self.long.hash_one(key)
+        }
     }
 }
+
+/// The hash of a key of up to 8 bytes, from its [`head`] ([`KeyHash`]).
+#[inline]
+pub fn short_hash(seeds: [u64; 2], head: u64) -> u64 {
+    let product = u128::from(head ^ seeds[0]) * u128::from(seeds[1]);
+    (product as u64) ^ ((product >> 64) as u64)
+}
+
+/// What a JIT needs to find a key in a hash map itself, without calling the map: the
+/// kernel's JITs call the map's `__htab_map_lookup_elem` directly; bpfvm's JIT walks the
+/// chain in the generated code ([`HashTabMap::walk`]).
+///
+/// The lookup, for a key of `key_size` bytes (at most 8), whose [`head`] is its bytes as
+/// a little-endian number: the bucket is word `short_hash(seeds, head) & mask` of the
+/// array at `buckets` (each word the address of its chain's first node, or 0); a node at
+/// address `n` holds its key's head at `n + head_offset`, the address of the next node
+/// (or 0) at `n + next_offset`, and the address of its value at `n + value_offset`. Every
+/// link must be read with an acquire load. The key is the node whose head equals the
+/// key's (the map's keys all have `key_size` bytes), or absent at the chain's end.
+///
+/// The walker must hold the epoch pinned (a [`RunGuard`]) from before it reads the
+/// bucket until it is done with the value, and the map must outlive the walk: what
+/// [`Map::lookup_value`] asks, for what it returns. The value is `value_size` bytes,
+/// writable unless the map is `BPF_F_RDONLY_PROG`, as `lookup_value` describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashWalk {
+    /// The bucket array's address.
+    pub buckets: usize,
+    /// The bucket count minus one (a power of two minus one).
+    pub mask: u64,
+    /// [`short_hash`]'s seeds.
+    pub seeds: [u64; 2],
+    /// Bytes of a key.
+    pub key_size: u32,
+    /// Where in a node its key's head is.
+    pub head_offset: i32,
+    /// Where in a node the next node's address is.
+    pub next_offset: i32,
+    /// Where in a node its value's address is.
+    pub value_offset: i32,
+}
+
+// A bucket and a node's link are one word: the next node's address, or 0 (the map never
+// tags its pointers).
+const _: () = assert!(size_of::<Atomic<Node>>() == size_of::<usize>());
 
 /// A hash, per-CPU hash, LRU hash or LRU per-CPU hash map.
 pub struct HashTabMap {
@@ -207,7 +270,7 @@ pub struct HashTabMap {
     /// `buckets.len() - 1`: a hash's bucket is `hash & mask`.
     mask: u64,
     /// The hash function, seeded at random per map.
-    hasher: foldhash::fast::RandomState,
+    hash: KeyHash,
     /// Writers take it; readers never do.
     writers: Mutex<Writers>,
     clock: AtomicU64,
@@ -306,7 +369,7 @@ impl HashTabMap {
             charge,
             buckets,
             mask: n_buckets.saturating_sub(1),
-            hasher: foldhash::fast::RandomState::default(),
+            hash: KeyHash::new(),
             writers: Mutex::new(Writers::default()),
             clock: AtomicU64::new(0),
             memory: Arc::clone(&config.memory),
@@ -318,12 +381,34 @@ impl HashTabMap {
         (self.buckets.len() as u64).saturating_mul(BUCKET_SIZE)
     }
 
+    /// How to find a key in this map without calling it ([`HashWalk`]), for a map whose
+    /// lookup is only that: not for LRU maps (a program's lookup marks the element used),
+    /// per-CPU maps (the value is a slot of the element's block) or keys of more than 8
+    /// bytes.
+    pub fn walk(&self) -> Option<HashWalk> {
+        if self.lru || self.per_cpu || self.spec.key_size > 8 {
+            return None;
+        }
+        let offset = |o: usize| i32::try_from(o).ok();
+        Some(HashWalk {
+            buckets: self.buckets.as_ptr().addr(),
+            mask: self.mask,
+            seeds: self.hash.seeds,
+            key_size: self.spec.key_size,
+            head_offset: offset(std::mem::offset_of!(Node, head))?,
+            next_offset: offset(std::mem::offset_of!(Node, next))?,
+            value_offset: offset(
+                std::mem::offset_of!(Node, elem) + std::mem::offset_of!(Elem, value) + VALUE_PTR,
+            )?,
+        })
+    }
+
     /// The node holding `key`, and the link pointing at it, walking its bucket's chain
     /// under `guard` without a lock. What the node holds stays valid while `guard` lives.
     #[inline]
     fn find<'g>(&'g self, key: &[u8], guard: &'g Guard) -> Option<Found<'g>> {
         let probe = Probe::new(key);
-        let hash = key_hash(&self.hasher, key, probe.head);
+        let hash = self.hash.hash(key, probe.head);
         // Never `None`: `mask < buckets.len()` (the map is not dropped while borrowed).
         let mut link = self.buckets.get((hash & self.mask) as usize)?;
         loop {
@@ -460,7 +545,7 @@ impl HashTabMap {
         let head = head(key);
         let bucket = self
             .buckets
-            .get((key_hash(&self.hasher, key, head) & self.mask) as usize)
+            .get((self.hash.hash(key, head) & self.mask) as usize)
             .ok_or_else(|| MapError::Invalid("the map has no buckets".into()))?;
         let elem = self.alloc()?;
         self.fill(&elem, value, who);
@@ -697,6 +782,66 @@ mod tests {
                 value: super::ValueBuf::zeroed(8).unwrap(),
                 used: AtomicU64::new(0),
             },
+        }
+    }
+
+    /// `walk` describes the map as it is: following its recipe by hand (what a JIT
+    /// emits) finds, for every key, the address `lookup_value` gives, and nothing for
+    /// absent keys, in chains of several nodes (16 keys in 4 buckets), at every key size a
+    /// walk takes; and it is refused where a lookup does more than find (LRU, per-CPU) or
+    /// keys are longer than 8 bytes.
+    #[test]
+    fn a_walk_by_its_recipe_finds_what_a_lookup_finds() {
+        let config = MapConfig::new(2, 1 << 24);
+        for key_size in [1u32, 2, 4, 8] {
+            let spec = MapSpec::new(MapType::Hash, key_size, 8, 16);
+            let map = HashTabMap::with_buckets(&spec, &config, 4).unwrap();
+            let key = |k: u64| k.to_le_bytes()[..key_size as usize].to_vec();
+            for k in 0..16 {
+                map.update(&key(k * 3), &k.to_le_bytes(), UPDATE_ANY)
+                    .unwrap();
+            }
+            let walk = map.walk().expect("a plain hash map with short keys");
+            assert_eq!((walk.mask, walk.key_size), (3, key_size));
+            let guard = RunGuard::pin();
+            let by_recipe = |k: &[u8]| -> Option<usize> {
+                let head = k.iter().rev().fold(0u64, |w, &b| (w << 8) | u64::from(b));
+                let bucket = (super::short_hash(walk.seeds, head) & walk.mask) as usize;
+                let word = |addr: usize| {
+                    // SAFETY: `addr` is a bucket of the live bucket array or a field of a
+                    // node reached from one under `guard` (the recipe's contract); an
+                    // atomic load, as writers may store there.
+                    unsafe { (*(addr as *const AtomicU64)).load(Ordering::Acquire) as usize }
+                };
+                let mut node = word(walk.buckets + 8 * bucket);
+                while node != 0 {
+                    if word(node + walk.head_offset as usize) as u64 == head {
+                        return Some(word(node + walk.value_offset as usize));
+                    }
+                    node = word(node + walk.next_offset as usize);
+                }
+                None
+            };
+            for k in 0..48u64.min(1 << (8 * key_size.min(4))) {
+                let found = map
+                    .lookup_value(&key(k), 0, &guard)
+                    .map(|v| v.addr() as usize);
+                assert_eq!(by_recipe(&key(k)), found, "key {k} of {key_size} bytes");
+                assert_eq!(found.is_some(), k % 3 == 0 && k < 48, "key {k}");
+            }
+        }
+        for (map_type, key_size) in [
+            (MapType::LruHash, 4),
+            (MapType::PercpuHash, 4),
+            (MapType::LruPercpuHash, 4),
+            (MapType::Hash, 9),
+        ] {
+            let spec = MapSpec::new(map_type, key_size, 8, 16);
+            assert_eq!(
+                HashTabMap::new(&spec, &config).unwrap().walk(),
+                None,
+                "{map_type:?}"
+            );
         }
     }
 

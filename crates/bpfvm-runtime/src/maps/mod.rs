@@ -126,7 +126,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub use array::ArrayMap;
 pub use bloom::{BloomFilterMap, jhash, jhash2};
 pub use bpfvm_abi::{MapError, MapSpec, MapType};
-pub use hash::HashTabMap;
+pub use hash::{HashTabMap, HashWalk, short_hash};
 pub use lpm::LpmTrieMap;
 pub use mapinmap::{MapOfMaps, inner_matches};
 pub use perf::{
