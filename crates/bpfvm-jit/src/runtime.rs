@@ -26,7 +26,9 @@
 //!   at the test, for coalesced groups' accesses); a direct map call copies only what it
 //!   can have changed ([`Touched`]), and a direct lookup in a hash map or array
 //!   ([`jit_lookup_in`]) copies nothing: the code makes the value it found the shared
-//!   window itself.
+//!   window itself. After a run's first such lookup ([`JitRun::walk_ready`]), a lookup
+//!   in a hash map whose chains the code may walk (`HashTabMap::walk`) calls only
+//!   [`jit_add_value`], with the value the walk found.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -120,6 +122,10 @@ pub(crate) struct JitRun {
     /// blinded code holds each immediate as `imm ^ key` and XORs this back in at run
     /// time (see `translate`).
     pub blind_key: u64,
+    /// Non-zero once a direct lookup has run ([`jit_lookup_in`]): the run holds the
+    /// epoch pinned from then to its end, so the code may walk a hash map's chains itself
+    /// (`HashTabMap::walk`); before, it calls the shim, which pins.
+    pub walk_ready: u64,
 
     // Rust side only.
     /// The run's memory.
@@ -158,6 +164,7 @@ pub(crate) struct Offsets {
     pub slow_args: i32,
     pub result: i32,
     pub blind_key: i32,
+    pub walk_ready: i32,
 }
 
 impl JitRun {
@@ -174,6 +181,7 @@ impl JitRun {
         slow_args: std::mem::offset_of!(JitRun, slow_args) as i32,
         result: std::mem::offset_of!(JitRun, result) as i32,
         blind_key: std::mem::offset_of!(JitRun, blind_key) as i32,
+        walk_ready: std::mem::offset_of!(JitRun, walk_ready) as i32,
     };
 
     /// A run over `regions` and `state` of `prog`, whose code is `code`.
@@ -210,6 +218,7 @@ impl JitRun {
             slow_args: [0; 6],
             result: 0,
             blind_key: code.blind_key(),
+            walk_ready: 0,
             regions: std::ptr::from_mut(regions).cast(),
             state: std::ptr::from_mut(state).cast(),
             prog,
@@ -710,6 +719,28 @@ pub(crate) extern "C" fn jit_lookup_in<M: bpfvm_runtime::Map>(
         let (state, regions) = run.parts();
         // SAFETY: `map` is one of the running program's maps, alive until the run ends.
         let r0 = unsafe { lookup_in_run(state, regions, map, key) };
+        // `lookup_in_run` took the run's guard (`RunState::guard`), which stays pinned
+        // until the run ends.
+        run.walk_ready = 1;
+        (r0, Touched::Nothing)
+    })
+}
+
+/// The value a hash-map walk in the code found (`Cx::walk`): added to the run's regions
+/// as `lookup_in_run` adds what the map's lookup finds. `value` is its address, `desc`
+/// its length with bit 32 set when programs may write it.
+pub(crate) extern "C" fn jit_add_value(run: *mut JitRun, value: u64, desc: u64) -> u64 {
+    guarded_with(run, |run| {
+        let len = desc as u32 as usize;
+        let writable = desc & (1 << 32) != 0;
+        let (_, regions) = run.parts();
+        // SAFETY: the code found `value` in a chain of one of the running program's hash
+        // maps, walked after this run pinned the epoch (`walk_ready`), and the length
+        // and writability are the map's, as its `lookup_value` would give them: what
+        // `lookup_in_run` relies on holds (the guard outlives the regions, the map the
+        // run, and map memory is accessed only atomically).
+        let r0 =
+            unsafe { regions.add_shared(RegionKind::MapValue, value as *mut u8, len, writable) };
         (r0, Touched::Nothing)
     })
 }

@@ -44,6 +44,7 @@ use bpfvm_abi::F_RDONLY_PROG;
 use bpfvm_isa::{
     AluOp, AtomicOp, CallKind, EndianOp, Insn, JmpOp, LdDwKind, Reg, Size, Source, Width,
 };
+use bpfvm_runtime::maps::HashWalk;
 use bpfvm_runtime::{
     ArrayMap, HashTabMap, LoadedProgram, MAX_CALL_FRAMES, MAY_GOTO_BUDGET, STACK_FRAME_SIZE,
 };
@@ -95,6 +96,9 @@ pub(crate) enum Shim {
     /// address, the map's lookup inline in the shim (`runtime::jit_lookup_in`).
     HashLookup,
     ArrayLookup,
+    /// Adds a value the code's own walk of a hash map found to the run's regions
+    /// (`runtime::jit_add_value`).
+    AddValue,
 }
 
 impl Shim {
@@ -113,7 +117,7 @@ impl Shim {
         Shim::Poll,
     ];
 
-    const ALL: [Shim; 17] = [
+    const ALL: [Shim; 18] = [
         Shim::Load,
         Shim::Store,
         Shim::Atomic,
@@ -131,6 +135,7 @@ impl Shim {
         Shim::MapDelete,
         Shim::HashLookup,
         Shim::ArrayLookup,
+        Shim::AddValue,
     ];
 
     /// Parameters (all 64-bit, the run pointer first) and whether it returns a value.
@@ -143,7 +148,7 @@ impl Shim {
             Shim::Enter => (3, true),
             Shim::Raise => (3, false),
             Shim::Poll => (2, false),
-            Shim::HashLookup | Shim::ArrayLookup => (3, true),
+            Shim::HashLookup | Shim::ArrayLookup | Shim::AddValue => (3, true),
             Shim::Helper
             | Shim::Kfunc
             | Shim::Callx
@@ -181,6 +186,7 @@ impl Shim {
             Shim::MapDelete => runtime::jit_map_delete as *const () as usize,
             Shim::HashLookup => runtime::jit_lookup_in::<HashTabMap> as *const () as usize,
             Shim::ArrayLookup => runtime::jit_lookup_in::<ArrayMap> as *const () as usize,
+            Shim::AddValue => runtime::jit_add_value as *const () as usize,
         }
     }
 }
@@ -1119,6 +1125,10 @@ struct Lookup {
     map: usize,
     /// The shared window's limits for a value the lookup finds (`JitRun::shared_limits`).
     limits: [u64; 8],
+    /// A hash map whose chains the code may walk itself, with the key's size.
+    walk: Option<(HashWalk, Size)>,
+    /// The value's length, with bit 32 set when programs may write it (`jit_add_value`).
+    desc: u64,
 }
 
 fn lookup_shim(prog: &LoadedProgram, call: &DirectCall) -> Option<Lookup> {
@@ -1127,11 +1137,24 @@ fn lookup_shim(prog: &LoadedProgram, call: &DirectCall) -> Option<Lookup> {
     }
     let map = prog.maps().get(call.map)?;
     let any = map.as_any();
-    let (shim, addr) = if let Some(hash) = any.downcast_ref::<HashTabMap>() {
-        (Shim::HashLookup, std::ptr::from_ref(hash).addr())
+    let (shim, addr, walk) = if let Some(hash) = any.downcast_ref::<HashTabMap>() {
+        // The code reads the key as a number in the host's order, and a head is the
+        // key's bytes as a little-endian one.
+        let le = cfg!(target_endian = "little");
+        let walk = hash.walk().filter(|_| le).and_then(|walk| {
+            let size = match walk.key_size {
+                1 => Size::B,
+                2 => Size::H,
+                4 => Size::W,
+                8 => Size::DW,
+                _ => return None,
+            };
+            Some((walk, size))
+        });
+        (Shim::HashLookup, std::ptr::from_ref(hash).addr(), walk)
     } else {
         let array = any.downcast_ref::<ArrayMap>()?;
-        (Shim::ArrayLookup, std::ptr::from_ref(array).addr())
+        (Shim::ArrayLookup, std::ptr::from_ref(array).addr(), None)
     };
     // As the map's `lookup_value` describes the value (`ValueRef`): `value_size` bytes,
     // writable unless the map is read-only to programs.
@@ -1146,6 +1169,8 @@ fn lookup_shim(prog: &LoadedProgram, call: &DirectCall) -> Option<Lookup> {
         shim,
         map: addr,
         limits: runtime::limits(len, store_len),
+        walk,
+        desc: len | (u64::from(store_len != 0) << 32),
     })
 }
 
@@ -2155,16 +2180,44 @@ impl Cx<'_> {
         self.poll(pc);
     }
 
-    /// A direct lookup (`lookup_shim`) of the key at `key`. A lookup runs no program code
-    /// and leaves `r1`–`r5` zero, so nothing goes through the run record but the status
-    /// (set only when the shim caught a panic). The plain window cannot have changed; a
+    /// A direct lookup (`lookup_shim`) of the key at `key`: through the shim, or, in a
+    /// hash map the code may walk once the run has pinned the epoch, by the code's own
+    /// walk of the chain (`walk`). A lookup runs no program code and leaves `r1`–`r5`
+    /// zero, so nothing goes through the run record but the status (set only when a shim
+    /// caught a panic). The plain window cannot have changed; a
     /// value found is the last region hit, so the code makes it the shared window, as
     /// `JitRun::refresh_shared` would (the regions' hot copy is that value now), and a
     /// miss changes nothing.
     fn lookup(&mut self, pc: usize, lookup: &Lookup, key: Value) {
-        let map = self.iconst(lookup.map as i64);
-        let r0 = self.call_shim(lookup.shim, &[map, key]);
-        self.check_status();
+        let join = self.b.create_block();
+        self.b.append_block_param(join, I64);
+        let shim = |cx: &mut Self| {
+            let map = cx.iconst(lookup.map as i64);
+            let r0 = cx.call_shim(lookup.shim, &[map, key]);
+            cx.check_status();
+            cx.b.ins().jump(join, &[BlockArg::Value(r0)]);
+        };
+        match lookup.walk {
+            Some((walk, size)) => {
+                // The first lookup of a run goes through the shim, which pins the epoch
+                // for the rest of the run; the others walk the chain here.
+                let ready = self.field_load(JitRun::OFFSETS.walk_ready);
+                let here = self.b.create_block();
+                let first = self.b.create_block();
+                self.b.ins().brif(ready, here, &[], first, &[]);
+                self.b.seal_block(here);
+                self.b.seal_block(first);
+                self.b.set_cold_block(first);
+                self.b.switch_to_block(first);
+                shim(self);
+                self.b.switch_to_block(here);
+                self.walk(&walk, size, lookup.desc, key, join);
+            }
+            None => shim(self),
+        }
+        self.b.seal_block(join);
+        self.b.switch_to_block(join);
+        let r0 = self.b.block_params(join)[0];
         let found = self.b.create_block();
         let cont = self.b.create_block();
         self.b.ins().brif(r0, found, &[], cont, &[]);
@@ -2186,6 +2239,62 @@ impl Cx<'_> {
         self.b.def_var(self.regs[0], r0);
         // As the interpreter, which polls after a helper returns.
         self.poll(pc);
+    }
+
+    /// `HashTabMap::walk`'s lookup, in the code: the key's head (its bytes as a
+    /// little-endian number), its hash (`HashWalk::hash`: a folded multiply), the
+    /// bucket's chain walked with acquire loads, as the map's readers walk it, until a
+    /// node with the same head (every key of the map has this size, so the head is the
+    /// whole key) or the chain's end. A value found is added to the run's regions. Jumps
+    /// to `join` with the value's address or 0.
+    fn walk(&mut self, walk: &HashWalk, size: Size, desc: u64, key: Value, join: Block) {
+        let head = self.raw_load(key, size);
+        let seeded = self.iconst(walk.seeds[0] as i64);
+        let x = self.b.ins().bxor(head, seeded);
+        let k = self.iconst(walk.seeds[1] as i64);
+        let lo = self.b.ins().imul(x, k);
+        let hi = self.b.ins().umulhi(x, k);
+        let hash = self.b.ins().bxor(lo, hi);
+        let index = self.b.ins().band_imm_s(hash, walk.mask as i64);
+        let offset = self.b.ins().ishl_imm_u(index, 3);
+        let buckets = self.iconst(walk.buckets as i64);
+        let bucket = self.b.ins().iadd(buckets, offset);
+        let first = self.b.ins().atomic_load(I64, MemFlagsData::new(), bucket);
+        let chain = self.b.create_block();
+        let node = self.b.append_block_param(chain, I64);
+        let test = self.b.create_block();
+        let next = self.b.create_block();
+        let hit = self.b.create_block();
+        let zero = self.iconst(0);
+        self.b.ins().jump(chain, &[BlockArg::Value(first)]);
+        self.b.switch_to_block(chain);
+        self.b
+            .ins()
+            .brif(node, test, &[], join, &[BlockArg::Value(zero)]);
+        self.b.seal_block(test);
+        self.b.switch_to_block(test);
+        let node_head = self
+            .b
+            .ins()
+            .load(I64, MemFlagsData::trusted(), node, walk.head_offset);
+        let same = self.b.ins().icmp(IntCC::Equal, node_head, head);
+        self.b.ins().brif(same, hit, &[], next, &[]);
+        self.b.seal_block(next);
+        self.b.switch_to_block(next);
+        let link = self.b.ins().iadd_imm_s(node, i64::from(walk.next_offset));
+        let following = self.b.ins().atomic_load(I64, MemFlagsData::new(), link);
+        self.b.ins().jump(chain, &[BlockArg::Value(following)]);
+        self.b.seal_block(chain);
+        self.b.seal_block(hit);
+        self.b.switch_to_block(hit);
+        let value = self
+            .b
+            .ins()
+            .load(I64, MemFlagsData::trusted(), node, walk.value_offset);
+        let desc = self.iconst(desc as i64);
+        self.call_shim(Shim::AddValue, &[value, desc]);
+        self.check_status();
+        self.b.ins().jump(join, &[BlockArg::Value(value)]);
     }
 
     fn exit(&mut self) {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use bpfvm_abi::F_RDONLY_PROG;
 use bpfvm_isa::Program;
 use bpfvm_isa::asm::{Dialect, assemble};
-use bpfvm_runtime::maps::{Map, MapConfig, MapSpec, MapType, create_map};
+use bpfvm_runtime::maps::{HashTabMap, Map, MapConfig, MapSpec, MapType, create_map, short_hash};
 use bpfvm_runtime::{FaultKind, Helper, HelperRegistry, LoadedProgram, ProgramType, RunOptions};
 use common::{Ended, Observed, difference, run_both_with};
 
@@ -178,6 +178,48 @@ exit
             "{fault}"
         );
     }
+}
+
+/// After a run's first lookup (through the runtime, which pins the epoch), the code
+/// walks a hash map's chain itself (`HashTabMap::walk`). Keys picked by the map's own
+/// hash to share one bucket: each of the four in the chain (its head, the middle, its
+/// tail) is found, and a fifth of the same bucket, absent, is missed past the chain's
+/// end; the sum of the values found, and a write through one, match the interpreter's
+/// and the hand-computed value.
+#[test]
+fn the_codes_walk_finds_every_node_of_a_chain_and_misses_past_its_end() {
+    let spec = MapSpec::new(MapType::Hash, 4, 8, 64);
+    let map: Arc<dyn Map> = Arc::from(create_map(&spec, &MapConfig::new(1, 1 << 24)).expect("map"));
+    let walk = map
+        .as_any()
+        .downcast_ref::<HashTabMap>()
+        .and_then(HashTabMap::walk)
+        .expect("a hash map with 4-byte keys can be walked");
+    let bucket = |k: u32| short_hash(walk.seeds, u64::from(k)) & walk.mask;
+    let same: Vec<u32> = (1..).filter(|&k| bucket(k) == bucket(0)).take(5).collect();
+    let reset = || {
+        for &k in &same[..4] {
+            map.update(&k.to_le_bytes(), &u64::from(k).to_le_bytes(), 0)
+                .expect("fill");
+        }
+    };
+    // Key 0 first (absent: through the runtime), then the five twice; a write of 7
+    // through the last key found.
+    let mut src = format!("r6 = 0\n{}", lookup("*(u32 *)(r10 - 16)", 0));
+    for &k in same.iter().chain(&same) {
+        src += &lookup("*(u32 *)(r10 - 16)", u64::from(k));
+        src += "if r0 == 0 goto +3\nr1 = *(u64 *)(r0 + 0)\nr6 += r1\nr7 = r0\n";
+    }
+    src += "*(u64 *)(r7 + 0) = 7\nr0 = r6\nexit\n";
+    let prog = load(&src, &map, HelperRegistry::for_program_type(KIND));
+    let last = same[3].to_le_bytes();
+    let snapshot = || map.lookup(&last).expect("the last key")[..8].to_vec();
+    let opts = RunOptions::new().with_budget(10_000);
+    let (interp, jit) = run_both_with(&prog, &[0; 16], &opts, &reset, &snapshot);
+    assert_eq!(difference(&interp, &jit), None);
+    let found: u64 = same[..4].iter().map(|&k| u64::from(k)).sum();
+    assert_eq!(jit.result, Ok(2 * found), "keys {same:?}");
+    assert_eq!(jit.maps, 7u64.to_le_bytes());
 }
 
 #[test]
