@@ -112,15 +112,18 @@ type Key = Arc<[u8]>;
 /// One element in its bucket's chain. Every field but `next` is written before the node
 /// is published and never changes after (the value's words and the use clock aside,
 /// which are atomics); `next` changes only while the node is linked, and only under the
-/// writers' mutex.
+/// writers' mutex. Laid out in this order (`repr(C)`): a walk reads `head` and `next`,
+/// the first 16 bytes, which the allocator's 16-byte alignment keeps in one cache line
+/// (in the default layout they could straddle two).
 #[derive(Debug)]
+#[repr(C)]
 struct Node {
     /// The key's first 8 bytes ([`head`]): compared before the key itself, whose bytes
     /// are another allocation (a cache miss a lookup would spend on every short key).
     head: u64,
-    key: Key,
     /// The next node of the chain, or null.
     next: Atomic<Node>,
+    key: Key,
     elem: Elem,
 }
 
