@@ -19,7 +19,10 @@
 //! Helpers, kfuncs, `callx`, tail calls and callbacks go through `extern "C"` shims into
 //! the runtime; a map lookup, update or delete of a map the program names with `lddw`,
 //! with its key (and value) in the frame, skips the helper table and goes to the map
-//! through the function the helper itself ends in (`map_calls`). The code is built on
+//! through the function the helper itself ends in (`map_calls`); after a run's first
+//! lookup, a lookup in a plain hash map walks the bucket's chain in the generated code
+//! (`HashTabMap::walk`), calling the runtime only to add the value to the run's
+//! regions. The code is built on
 //! first use and cached in the program ([`LoadedProgram::engine_data`]); it is freed
 //! when the program is dropped.
 //!

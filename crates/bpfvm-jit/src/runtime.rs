@@ -76,7 +76,7 @@ pub(crate) enum Ending {
     Panic(Box<dyn Any + Send>),
 }
 
-/// The state of one JIT run. The fields up to `ret_regs` are read and written by
+/// The state of one JIT run. The fields up to `walk_ready` are read and written by
 /// generated code at the offsets [`JitRun::OFFSETS`] gives (`repr(C)`).
 #[repr(C)]
 pub(crate) struct JitRun {
