@@ -210,7 +210,9 @@ impl KeyHash {
     }
 }
 
-/// The hash of a key of up to 8 bytes, from its [`head`] ([`KeyHash`]).
+/// The hash of a key of up to 8 bytes, from its head (its bytes as a little-endian
+/// number): `lo ^ hi` of the 128-bit product `(head ^ seeds[0]) * seeds[1]`, with a map's
+/// random seeds ([`HashWalk::seeds`]).
 #[inline]
 pub fn short_hash(seeds: [u64; 2], head: u64) -> u64 {
     let product = u128::from(head ^ seeds[0]) * u128::from(seeds[1]);
@@ -221,8 +223,8 @@ pub fn short_hash(seeds: [u64; 2], head: u64) -> u64 {
 /// kernel's JITs call the map's `__htab_map_lookup_elem` directly; bpfvm's JIT walks the
 /// chain in the generated code ([`HashTabMap::walk`]).
 ///
-/// The lookup, for a key of `key_size` bytes (at most 8), whose [`head`] is its bytes as
-/// a little-endian number: the bucket is word `short_hash(seeds, head) & mask` of the
+/// The lookup, for a key of `key_size` bytes (at most 8), whose head is its bytes as a
+/// little-endian number: the bucket is word `short_hash(seeds, head) & mask` of the
 /// array at `buckets` (each word the address of its chain's first node, or 0); a node at
 /// address `n` holds its key's head at `n + head_offset`, the address of the next node
 /// (or 0) at `n + next_offset`, and the address of its value at `n + value_offset`. Every
