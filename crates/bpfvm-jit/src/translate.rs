@@ -1062,12 +1062,14 @@ impl<'p> FunctionTranslator<'p> {
                     }
                 }
                 CallKind::Helper => match cx.direct_calls.get(&pc) {
-                    // A map helper with a known map and its arguments in the frame: the
-                    // map's index instead of the helper id.
+                    // A lookup in a known hash map or array with its key in the frame:
+                    // the map itself and the key's address (`Cx::lookup`).
                     Some(call) if let Some(lookup) = lookup_shim(self.prog, call) => {
                         let key = cx.b.ins().iadd_imm_s(cx.fp, call.key);
                         cx.lookup(pc, &lookup, key);
                     }
+                    // Another map helper with a known map and its arguments in the
+                    // frame: the map's index instead of the helper id.
                     Some(call) => {
                         let shim = match call.helper {
                             MapHelper::Lookup => Shim::MapLookup,
@@ -2184,10 +2186,9 @@ impl Cx<'_> {
     /// hash map the code may walk once the run has pinned the epoch, by the code's own
     /// walk of the chain (`walk`). A lookup runs no program code and leaves `r1`–`r5`
     /// zero, so nothing goes through the run record but the status (set only when a shim
-    /// caught a panic). The plain window cannot have changed; a
-    /// value found is the last region hit, so the code makes it the shared window, as
-    /// `JitRun::refresh_shared` would (the regions' hot copy is that value now), and a
-    /// miss changes nothing.
+    /// caught a panic). The plain window cannot have changed; a value found is the last
+    /// region hit, so the code makes it the shared window, as `JitRun::refresh_shared`
+    /// would (the regions' hot copy is that value now), and a miss changes nothing.
     fn lookup(&mut self, pc: usize, lookup: &Lookup, key: Value) {
         let join = self.b.create_block();
         self.b.append_block_param(join, I64);
@@ -2242,7 +2243,7 @@ impl Cx<'_> {
     }
 
     /// `HashTabMap::walk`'s lookup, in the code: the key's head (its bytes as a
-    /// little-endian number), its hash (`HashWalk::hash`: a folded multiply), the
+    /// little-endian number), its hash (`short_hash`: a folded multiply), the
     /// bucket's chain walked with acquire loads, as the map's readers walk it, until a
     /// node with the same head (every key of the map has this size, so the head is the
     /// whole key) or the chain's end. A value found is added to the run's regions. Jumps
