@@ -73,10 +73,13 @@ fn hammer(map: &dyn Map, per_cpu: bool) {
                 }
             }
         });
-        for w in workers {
-            w.join().expect("worker");
-        }
+        // The churn stops before a worker's panic goes on: otherwise the scope would
+        // wait for the churn forever and the test hang instead of failing.
+        let joined: Vec<_> = workers.into_iter().map(|w| w.join()).collect();
         stop.store(true, Ordering::Relaxed);
+        for j in joined {
+            j.expect("worker");
+        }
     });
     let mut total = 0;
     for k in 0..COUNTERS {
