@@ -222,6 +222,66 @@ fn the_codes_walk_finds_every_node_of_a_chain_and_misses_past_its_end() {
     assert_eq!(jit.maps, 7u64.to_le_bytes());
 }
 
+/// The values the code's walks find are added to the run's regions by `jit_add_value`,
+/// and the regions must come out as the interpreter's, which adds each at its lookup: a
+/// value the walk found stays readable, through the runtime's slow path, after 20 more
+/// lookups moved the shared window away; after 300 more lookups of other keys the ring
+/// of 256 regions has forgotten it on both engines, and reading it faults at the same pc.
+#[test]
+fn values_the_code_found_stay_in_the_regions_as_the_interpreters_do() {
+    let spec = MapSpec::new(MapType::Hash, 4, 8, 16);
+    let map = filled(&spec);
+    let store = "*(u32 *)(r10 - 16)";
+    // `rounds` lookups of keys `r9 & 3` for r9 = rounds..1, each value added to r6.
+    let looped = |rounds: u32| {
+        format!(
+            "r9 = {rounds}\nr1 = r9\nr1 &= 3\n{store} = r1\nr2 = r10\nr2 += -16\n\
+             r1 = map[idx:0]\ncall 1\nr1 = *(u64 *)(r0 + 0)\nr6 += r1\nr9 += -1\n\
+             if r9 != 0 goto -12\n"
+        )
+    };
+    // Key 7 through the runtime (the run's first lookup), key 6 by the code's walk.
+    let head = format!(
+        "r6 = 0\n{}r7 = r0\n{}r8 = r0\n",
+        lookup(store, 7),
+        lookup(store, 6)
+    );
+    let kept = format!(
+        "{head}{}r1 = *(u64 *)(r8 + 0)\nr6 += r1\nr0 = r6\nexit\n",
+        looped(20)
+    );
+    let forgotten = format!("{head}{}r0 = *(u64 *)(r8 + 0)\nexit\n", looped(300));
+    let opts = RunOptions::new().with_budget(100_000);
+    let snapshot = || Vec::new();
+    let mut results = Vec::new();
+    for src in [kept, forgotten] {
+        // The program writes nothing, so the elements (and their addresses) stay put
+        // between the two engines' runs.
+        let prog = load(&src, &map, HelperRegistry::for_program_type(KIND));
+        let (interp, jit) = run_both_with(&prog, &[0; 16], &opts, &|| {}, &snapshot);
+        assert_eq!(difference(&interp, &jit), None, "{src}");
+        results.push(jit.result);
+    }
+    // 20 rounds: keys 1, 2, 3, 0 five times each (2,030), then key 6's value (106).
+    assert_eq!(results[0], Ok(2_030 + 106));
+    let Err(Ended::Fault(fault)) = results[1] else {
+        panic!("expected a fault, got {:?}", results[1]);
+    };
+    // pc: 0 r6, 1-6 and 8-13 the two lookups (7 r7, 14 r8), 15-27 the loop, 28 the read.
+    assert_eq!(fault.pc, 28, "{fault}");
+    assert!(
+        matches!(
+            fault.kind,
+            FaultKind::OutOfBounds {
+                write: false,
+                size: 8,
+                ..
+            }
+        ),
+        "{fault}"
+    );
+}
+
 #[test]
 fn a_value_read_only_for_programs_faults_at_the_same_store() {
     // An array: its values stay in place across the test's resets (a hash update makes
