@@ -85,6 +85,18 @@ fn value_maps(at: u32) -> [(MapSpec, String); 6] {
     ]
 }
 
+/// `result` is an out-of-bounds fault of an 8-byte access (a store when `write`) at `pc`.
+fn assert_out_of_bounds(result: &Result<u64, Ended>, pc: usize, write: bool) {
+    let Err(Ended::Fault(fault)) = result else {
+        panic!("expected a fault, got {result:?}");
+    };
+    assert_eq!(fault.pc, pc, "{fault}");
+    assert!(
+        matches!(fault.kind, FaultKind::OutOfBounds { write: w, size: 8, .. } if w == write),
+        "{fault}"
+    );
+}
+
 /// Looks up key `k` (stored at `r10 - 16`, the key's size from the map) into `r0`.
 fn lookup(store: &str, k: u64) -> String {
     format!("{store} = {k}\nr2 = r10\nr2 += -16\nr1 = map[idx:0]\ncall 1\n")
@@ -162,21 +174,7 @@ exit
             spec.value_size
         );
         let (_, jit) = run(&src, &spec, HelperRegistry::for_program_type(KIND));
-        let Err(Ended::Fault(fault)) = jit.result else {
-            panic!("expected a fault, got {jit}");
-        };
-        assert_eq!(fault.pc, 6, "{fault}");
-        assert!(
-            matches!(
-                fault.kind,
-                FaultKind::OutOfBounds {
-                    write: false,
-                    size: 8,
-                    ..
-                }
-            ),
-            "{fault}"
-        );
+        assert_out_of_bounds(&jit.result, 6, false);
     }
 }
 
@@ -264,22 +262,8 @@ fn values_the_code_found_stay_in_the_regions_as_the_interpreters_do() {
     }
     // 20 rounds: keys 1, 2, 3, 0 five times each (2,030), then key 6's value (106).
     assert_eq!(results[0], Ok(2_030 + 106));
-    let Err(Ended::Fault(fault)) = results[1] else {
-        panic!("expected a fault, got {:?}", results[1]);
-    };
     // pc: 0 r6, 1-6 and 8-13 the two lookups (7 r7, 14 r8), 15-27 the loop, 28 the read.
-    assert_eq!(fault.pc, 28, "{fault}");
-    assert!(
-        matches!(
-            fault.kind,
-            FaultKind::OutOfBounds {
-                write: false,
-                size: 8,
-                ..
-            }
-        ),
-        "{fault}"
-    );
+    assert_out_of_bounds(&results[1], 28, false);
 }
 
 #[test]
@@ -294,21 +278,7 @@ fn a_value_read_only_for_programs_faults_at_the_same_store() {
         lookup("*(u32 *)(r10 - 16)", 5)
     );
     let (_, jit) = run(&src, &spec, HelperRegistry::for_program_type(KIND));
-    let Err(Ended::Fault(fault)) = jit.result else {
-        panic!("expected a fault, got {jit}");
-    };
-    assert_eq!(fault.pc, 7);
-    assert!(
-        matches!(
-            fault.kind,
-            FaultKind::OutOfBounds {
-                write: true,
-                size: 8,
-                ..
-            }
-        ),
-        "{fault}"
-    );
+    assert_out_of_bounds(&jit.result, 7, true);
     assert_eq!(jit.maps, 105u64.to_le_bytes());
 }
 
