@@ -1,15 +1,15 @@
-//! Hash maps whose lookups take no lock: readers under run guards racing a writer, and
-//! the kernel's limit on the bucket array (`htab_map_alloc`), against the kernel itself.
+//! Hash maps whose lookups take no lock, through the public API: an LRU map evicting
+//! while readers hold values, and the kernel's limit on the bucket array
+//! (`htab_map_alloc`) against the kernel itself. (Readers racing a writer, and the limit
+//! as our own checks see it, are unit tests in `maps/hash.rs`.)
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use bpfvm_abi::{MapError, MapSpec, MapType, UPDATE_ANY, UPDATE_EXIST, UPDATE_NOEXIST};
+use bpfvm_abi::{MapSpec, MapType, UPDATE_ANY};
 use bpfvm_runtime::maps::{MapConfig, RunGuard, ValueRef, create_map};
 
+/// Keys inserted into the 4-entry LRU map.
 const KEYS: u32 = 16;
-/// Keys `0..STABLE` are only replaced, never deleted: a reader must always find them.
-const STABLE: u32 = 8;
-const ROUNDS: u32 = if cfg!(miri) { 2 } else { 2000 };
 
 fn key(k: u32) -> [u8; 4] {
     k.to_ne_bytes()
@@ -33,96 +33,6 @@ fn words(v: &ValueRef<'_>) -> [u64; 8] {
     })
 }
 
-/// Sets its flag when dropped: when the writer is done, or when it panics (so readers
-/// waiting for the flag stop, and the test fails instead of hanging).
-struct StopOnDrop<'a>(&'a AtomicBool);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-}
-
-/// A map of `KEYS` entries holds `KEYS` keys in `KEYS` buckets, so chains of several
-/// nodes are all but certain. Two readers look every key up under run guards while the
-/// writer replaces them all and deletes and reinserts the unstable ones: each value seen
-/// is one whole version of its own key, and stable keys never go missing.
-fn race(map_type: MapType) {
-    let config = MapConfig::new(2, 1 << 20);
-    let map = create_map(&MapSpec::new(map_type, 4, 64, KEYS), &config).expect("map");
-    for k in 0..KEYS {
-        map.update(&key(k), &pattern(k, 0), UPDATE_NOEXIST)
-            .expect("insert");
-    }
-    let done = AtomicBool::new(false);
-    std::thread::scope(|s| {
-        let readers: Vec<_> = (0..2)
-            .map(|cpu| {
-                let (map, done) = (&map, &done);
-                s.spawn(move || {
-                    let mut found = 0u64;
-                    loop {
-                        let finished = done.load(Ordering::Relaxed);
-                        let guard = RunGuard::pin();
-                        // Kept across the whole pass, as a program keeps its pointers.
-                        let mut held = Vec::new();
-                        for k in 0..KEYS {
-                            match map.lookup_value(&key(k), cpu, &guard) {
-                                Some(v) => held.push((k, v)),
-                                None => assert!(k >= STABLE, "{map_type}: key {k} missing"),
-                            }
-                        }
-                        for (k, v) in &held {
-                            let w = words(v);
-                            assert!(
-                                w.iter().all(|x| *x == w[0]) && w[0] >> 32 == u64::from(*k),
-                                "{map_type}: key {k}: {w:x?}"
-                            );
-                        }
-                        found += held.len() as u64;
-                        if finished {
-                            break found;
-                        }
-                    }
-                })
-            })
-            .collect();
-        let stop = StopOnDrop(&done);
-        for round in 1..=ROUNDS {
-            for k in 0..KEYS {
-                map.update(&key(k), &pattern(k, round), UPDATE_EXIST)
-                    .expect("replace");
-            }
-            for k in STABLE..KEYS {
-                if (round + k) % 3 == 0 {
-                    map.delete(&key(k)).expect("delete");
-                    map.update(&key(k), &pattern(k, round), UPDATE_NOEXIST)
-                        .expect("reinsert");
-                }
-            }
-        }
-        drop(stop);
-        for r in readers {
-            assert!(r.join().expect("reader") > 0);
-        }
-    });
-    for k in 0..KEYS {
-        assert_eq!(map.lookup(&key(k)), Ok(pattern(k, ROUNDS)), "{map_type}");
-    }
-    drop(map);
-    assert_eq!(config.memory.used(), 0);
-}
-
-#[test]
-fn hash_readers_see_whole_old_or_new_values_while_a_writer_churns() {
-    race(MapType::Hash);
-}
-
-#[test]
-fn lru_hash_readers_see_whole_old_or_new_values_while_a_writer_churns() {
-    race(MapType::LruHash);
-}
-
 /// A full LRU map evicting while readers hold values they found: what they hold stays
 /// readable, and the map keeps `max_entries` elements.
 #[test]
@@ -144,32 +54,6 @@ fn lru_eviction_under_readers() {
     drop(guard);
     drop(map);
     assert_eq!(config.memory.used(), 0);
-}
-
-/// The kernel's limit, as our own checks see it: more than 2^27 entries is `E2BIG`
-/// whatever the cap (no bucket array is even tried), 2^27 is up to the cap.
-#[test]
-fn more_than_2_pow_27_entries_is_too_big() {
-    let unlimited = MapConfig::new(1, u64::MAX);
-    for t in [
-        MapType::Hash,
-        MapType::PercpuHash,
-        MapType::LruHash,
-        MapType::LruPercpuHash,
-    ] {
-        for n in [(1 << 27) + 1, 1 << 31, u32::MAX] {
-            let err = create_map(&MapSpec::new(t, 4, 8, n), &unlimited).expect_err("too big");
-            assert!(matches!(err, MapError::TooBig(_)), "{t} {n}: {err:?}");
-            assert_eq!(err.errno(), 7, "E2BIG");
-        }
-        let err = create_map(
-            &MapSpec::new(t, 4, 8, 1 << 27),
-            &MapConfig::new(1, 512 << 20),
-        )
-        .expect_err("over the cap");
-        assert!(matches!(err, MapError::NoMemory(_)), "{t}: {err:?}");
-    }
-    assert_eq!(unlimited.memory.used(), 0);
 }
 
 #[cfg(target_os = "linux")]

@@ -1021,35 +1021,37 @@ mod tests {
         assert_eq!(lru.len(), 3);
     }
 
-    /// Readers look up continuously, under run guards, while a writer replaces, deletes
-    /// and reinserts keys sharing one chain: every value a reader finds is one complete
-    /// version of its own key, and a key the writer only replaces is never missing.
-    #[test]
-    fn readers_see_old_or_new_values_never_a_torn_or_missing_one() {
-        const KEYS: u32 = 6;
-        // Keys 0..STABLE are only ever replaced; the others are also deleted.
-        const STABLE: u32 = 3;
-        let rounds: u32 = if cfg!(miri) { 3 } else { 3000 };
-        let config = MapConfig::new(2, 1 << 20);
-        let map = one_bucket(MapType::Hash, KEYS, &config);
-        for k in 0..KEYS {
+    /// Two readers look every key up under run guards, keeping what they find for the
+    /// whole pass as a program keeps its pointers, while a writer replaces every key of
+    /// `map` (holding `keys` keys) and deletes and reinserts those from `stable` on: each
+    /// value a reader holds is one complete version of its own key, a key the writer only
+    /// replaces is never missing (from program or host lookups), and at the end every key
+    /// holds its last version and the memory is all credited back.
+    fn race(map: HashTabMap, keys: u32, stable: u32, config: &MapConfig) {
+        let rounds: u32 = if cfg!(miri) { 3 } else { 2000 };
+        let t = map.spec.map_type;
+        for k in 0..keys {
             map.update(&key(k), &pattern(k, 0), UPDATE_NOEXIST)
                 .expect("insert");
         }
         let done = AtomicBool::new(false);
         std::thread::scope(|s| {
             let readers: Vec<_> = (0..2)
-                .map(|_| {
-                    s.spawn(|| {
+                .map(|cpu| {
+                    let (map, done) = (&map, &done);
+                    s.spawn(move || {
                         let mut seen = 0u64;
                         loop {
                             let finished = done.load(Ordering::Relaxed);
                             let guard = RunGuard::pin();
-                            for k in 0..KEYS {
-                                let Some(v) = map.lookup_value(&key(k), 0, &guard) else {
-                                    assert!(k >= STABLE, "key {k} went missing");
-                                    continue;
-                                };
+                            let mut held = Vec::new();
+                            for k in 0..keys {
+                                match map.lookup_value(&key(k), cpu, &guard) {
+                                    Some(v) => held.push((k, v)),
+                                    None => assert!(k >= stable, "{t}: key {k} went missing"),
+                                }
+                            }
+                            for (k, v) in &held {
                                 // SAFETY: 64 bytes, 8-aligned, valid while `guard` lives;
                                 // every access to value words is atomic.
                                 let words: Vec<u64> = (0..8)
@@ -1060,16 +1062,15 @@ mod tests {
                                     .collect();
                                 assert!(
                                     words.iter().all(|w| *w == words[0])
-                                        && words[0] >> 32 == u64::from(k),
-                                    "key {k}: {words:x?}"
+                                        && words[0] >> 32 == u64::from(*k),
+                                    "{t}: key {k}: {words:x?}"
                                 );
-                                seen += 1;
                             }
-                            if let Ok(v) = map.lookup(&key(STABLE - 1)) {
-                                assert_eq!(v[..8].repeat(8), v);
-                            } else {
-                                panic!("key {} went missing from a host lookup", STABLE - 1);
-                            }
+                            seen += held.len() as u64;
+                            let Ok(v) = map.lookup(&key(stable - 1)) else {
+                                panic!("{t}: key {} went missing from a host lookup", stable - 1);
+                            };
+                            assert_eq!(v[..8].repeat(8), v);
                             if finished {
                                 break seen;
                             }
@@ -1079,11 +1080,11 @@ mod tests {
                 .collect();
             let stop = StopOnDrop(&done);
             for round in 1..=rounds {
-                for k in 0..KEYS {
+                for k in 0..keys {
                     map.update(&key(k), &pattern(k, round), UPDATE_EXIST)
                         .expect("replace");
                 }
-                for k in STABLE..KEYS {
+                for k in stable..keys {
                     if (round + k) % 2 == 0 {
                         map.delete(&key(k)).expect("delete");
                         map.update(&key(k), &pattern(k, round), UPDATE_NOEXIST)
@@ -1096,9 +1097,24 @@ mod tests {
                 assert!(r.join().expect("reader") > 0);
             }
         });
-        assert_eq!(map.len(), KEYS as usize);
+        assert_eq!(map.len(), keys as usize);
+        for k in 0..keys {
+            assert_eq!(map.lookup(&key(k)), Ok(pattern(k, rounds)), "{t}");
+        }
         drop(map);
         assert_eq!(config.memory.used(), 0);
+    }
+
+    /// [`race`] with every key in one chain, then as the maps are made (`max_entries`
+    /// keys in as many buckets: chains of several nodes all but certain), hash and LRU.
+    #[test]
+    fn readers_see_old_or_new_values_never_a_torn_or_missing_one() {
+        let config = MapConfig::new(2, 1 << 20);
+        race(one_bucket(MapType::Hash, 6, &config), 6, 3, &config);
+        for t in [MapType::Hash, MapType::LruHash] {
+            let map = HashTabMap::new(&MapSpec::new(t, 4, 64, 16), &config).expect("map");
+            race(map, 16, 8, &config);
+        }
     }
 
     /// The kernel refuses a hash map whose bucket array would pass `U32_MAX` bytes
@@ -1109,12 +1125,18 @@ mod tests {
         assert_eq!(MAX_BUCKETS, u64::from(u32::MAX) / KERNEL_BUCKET_SIZE);
         let unlimited = MapConfig::new(1, u64::MAX);
         let capped = MapConfig::new(1, 1 << 20);
-        for t in [MapType::Hash, MapType::LruPercpuHash] {
+        for t in [
+            MapType::Hash,
+            MapType::PercpuHash,
+            MapType::LruHash,
+            MapType::LruPercpuHash,
+        ] {
             for n in [(1 << 27) + 1, 1 << 28, 1 << 31, (1 << 31) + 1, u32::MAX] {
                 let spec = MapSpec::new(t, 4, 8, n);
                 for config in [&unlimited, &capped] {
                     let err = HashTabMap::new(&spec, config).expect_err("too big");
                     assert!(matches!(err, MapError::TooBig(_)), "{t} {n}: {err:?}");
+                    assert_eq!(err.errno(), 7, "E2BIG");
                 }
             }
             let spec = MapSpec::new(t, 4, 8, 1 << 27);
