@@ -59,7 +59,7 @@ fn lru_eviction_under_readers() {
 #[cfg(target_os = "linux")]
 mod kernel {
     use bpfvm_abi::{F_NO_PREALLOC, MapError, MapSpec, MapType};
-    use bpfvm_kernel::{Bpf, KernelError, MapCreate};
+    use bpfvm_kernel::{Bpf, KernelMap};
     use bpfvm_runtime::maps::{MapConfig, create_map};
 
     fn ours(spec: &MapSpec, cap: u64) -> Result<(), i32> {
@@ -70,18 +70,9 @@ mod kernel {
     }
 
     fn theirs(spec: &MapSpec) -> Result<(), i32> {
-        Bpf::new()
-            .map_create(
-                &MapCreate::new(
-                    bpfvm_kernel::MapType(spec.map_type as u32),
-                    spec.key_size,
-                    spec.value_size,
-                    spec.max_entries,
-                )
-                .with_flags(spec.flags),
-            )
+        KernelMap::create(&Bpf::new(), spec)
             .map(drop)
-            .map_err(|e: KernelError| e.errno().map_or(-1, |e| e.0))
+            .map_err(|e: MapError| e.errno())
     }
 
     fn spec(t: MapType, max_entries: u32, flags: u32) -> MapSpec {
