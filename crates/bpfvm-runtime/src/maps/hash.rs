@@ -9,11 +9,12 @@
 //! the next node. The map also keeps the set of its keys in byte order, which iteration
 //! (`next_key`) walks, so iteration order does not depend on the hash.
 //!
-//! The hash is `foldhash`, seeded at random per map: keys come from programs and from
+//! The hash is seeded at random per map ([`KeyHash`]): keys come from programs and from
 //! whoever feeds them, so a fixed hash function would let them pick colliding keys. A
-//! key of up to 8 bytes hashes as its head, one integer, and a lookup compares heads
-//! first: a 4- or 8-byte key is found without reading the key's own allocation or
-//! calling `memcmp`.
+//! key of up to 8 bytes hashes as its head, one integer, with one folded multiply
+//! ([`short_hash`], which a JIT can emit: [`HashWalk`]); a longer key with `foldhash`.
+//! A lookup compares heads first: a 4- or 8-byte key is found without reading the key's
+//! own allocation or calling `memcmp`.
 //!
 //! ## Readers take no lock
 //! Lookups (program lookups under the run's [`RunGuard`], host lookups under a guard of
