@@ -310,6 +310,7 @@ struct Blinded(Result<CompiledProgram, JitError>);
 
 /// Calls `f` with the code of `prog`, blinded or not, compiled on first use and cached in
 /// the program (one entry per mode).
+#[inline]
 pub(crate) fn with_code<R>(
     prog: &LoadedProgram,
     blind: bool,

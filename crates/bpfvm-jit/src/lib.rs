@@ -178,6 +178,7 @@ impl Jit {
     }
 
     /// Runs `prog` with `ctx` in `r1` (see [`Engine::run_context`]).
+    #[inline]
     pub fn run_context(
         &self,
         prog: &LoadedProgram,
@@ -195,7 +196,10 @@ impl Jit {
 }
 
 /// One run of `prog`'s `code`: the interpreter's setup and cleanup ([`with_run`]) around
-/// the entry function.
+/// the entry function. The layers from [`Engine::run`] down to the entry's call are
+/// inline (with [`JitRun::new`] and the window limits): each one out of line cost about
+/// ten instructions of every run, and their results copied back and forth.
+#[inline]
 fn execute(
     prog: &LoadedProgram,
     code: &CompiledProgram,
@@ -257,6 +261,7 @@ impl Engine for Jit {
         })
     }
 
+    #[inline]
     fn run(
         &self,
         prog: &LoadedProgram,
