@@ -27,10 +27,12 @@
 //!   can have changed ([`Touched`]), and a direct lookup in a hash map or array
 //!   ([`jit_lookup_in`]) copies nothing: the code makes the value it found the shared
 //!   window itself. After a run's first such lookup ([`JitRun::walk_ready`]), a lookup
-//!   in a hash map whose chains the code may walk (`HashTabMap::walk`) calls only
-//!   [`jit_add_value`], with the value the walk found.
+//!   in a hash map whose chains the code may walk (`HashTabMap::walk`) calls nothing:
+//!   the code logs the value it found ([`JitRun::values`]), and the runtime adds the
+//!   logged values to the regions before it next looks at them.
 
 use std::any::Any;
+use std::mem::MaybeUninit;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,8 +40,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bpfvm_isa::AtomicOp;
 use bpfvm_runtime::{
     CallbackRequest, Fault, FaultKind, Helper, HelperContext, HelperRegistry, LoadedProgram,
-    MAX_CALL_FRAMES, MemoryRegion, RegionKind, Regions, RunState, delete_in_run, lookup_in_run,
-    update_in_run,
+    MAX_CALL_FRAMES, MAX_DYNAMIC_REGIONS, MemoryRegion, RegionKind, Regions, RunState,
+    delete_in_run, lookup_in_run, update_in_run,
 };
 
 use crate::code::{CompiledProgram, JitFn, with_code};
@@ -77,8 +79,12 @@ pub(crate) enum Ending {
     Panic(Box<dyn Any + Send>),
 }
 
-/// The state of one JIT run. The fields up to `walk_ready` are read and written by
-/// generated code at the offsets [`JitRun::OFFSETS`] gives (`repr(C)`).
+/// How many values the code's hash-map walks log before the runtime takes them in
+/// ([`JitRun::values`]): as many as the run's regions keep ([`MAX_DYNAMIC_REGIONS`]).
+pub(crate) const VALUE_LOG: usize = MAX_DYNAMIC_REGIONS;
+
+/// The state of one JIT run. The fields up to `values_len`, and `values`, are read and
+/// written by generated code at the offsets [`JitRun::OFFSETS`] gives (`repr(C)`).
 #[repr(C)]
 pub(crate) struct JitRun {
     /// The fast-path window: the address of the plain region the run hit last.
@@ -127,6 +133,9 @@ pub(crate) struct JitRun {
     /// epoch pinned from then to its end, so the code may walk a hash map's chains itself
     /// (`HashTabMap::walk`); before, it calls the shim, which pins.
     pub walk_ready: u64,
+    /// How many entries of [`JitRun::values`] the code has logged since the runtime last
+    /// took them in.
+    pub values_len: u64,
 
     // Rust side only.
     /// The run's memory.
@@ -148,6 +157,16 @@ pub(crate) struct JitRun {
     packet_len: u64,
     /// Why the run unwound.
     pub(crate) ending: Option<Ending>,
+
+    /// Values the code's walks of hash maps found (`Cx::walk`), not yet added to the
+    /// regions: the address and the descriptor (the length, bit 32 set when programs may
+    /// write it), entries `0..values_len` set. The runtime adds them, in order, as the
+    /// map's lookup would have at the time ([`JitRun::take_values`]), before it next
+    /// looks at the regions: on entering any shim, and when code it called returns.
+    /// Until then only the code can reach them, and it reaches the newest through the
+    /// shared window, which it sets itself. The code calls [`jit_take_values`] when
+    /// the log is full.
+    values: [MaybeUninit<[u64; 2]>; VALUE_LOG],
 }
 
 /// Offsets of the fields generated code touches.
@@ -166,6 +185,8 @@ pub(crate) struct Offsets {
     pub result: i32,
     pub blind_key: i32,
     pub walk_ready: i32,
+    pub values_len: i32,
+    pub values: i32,
 }
 
 impl JitRun {
@@ -183,6 +204,8 @@ impl JitRun {
         result: std::mem::offset_of!(JitRun, result) as i32,
         blind_key: std::mem::offset_of!(JitRun, blind_key) as i32,
         walk_ready: std::mem::offset_of!(JitRun, walk_ready) as i32,
+        values_len: std::mem::offset_of!(JitRun, values_len) as i32,
+        values: std::mem::offset_of!(JitRun, values) as i32,
     };
 
     /// A run over `regions` and `state` of `prog`, whose code is `code`.
@@ -226,6 +249,7 @@ impl JitRun {
             result: 0,
             blind_key: code.blind_key(),
             walk_ready: 0,
+            values_len: 0,
             regions: std::ptr::from_mut(regions).cast(),
             state: std::ptr::from_mut(state).cast(),
             prog,
@@ -240,6 +264,7 @@ impl JitRun {
             packet_addr,
             packet_len,
             ending: None,
+            values: [const { MaybeUninit::uninit() }; VALUE_LOG],
         }
     }
 
@@ -267,6 +292,38 @@ impl JitRun {
         // SAFETY: the code belongs to `prog` (its engine data) or is kept alive by the
         // shim that entered it for as long as it runs.
         unsafe { &*self.code }
+    }
+
+    /// Adds the values the code logged to the regions, in the order it found them, as
+    /// `lookup_in_run` adds what a lookup finds ([`JitRun::values`]).
+    #[cold]
+    #[inline(never)]
+    fn take_values(&mut self) {
+        let len = (self.values_len as usize).min(VALUE_LOG);
+        self.values_len = 0;
+        for i in 0..len {
+            // SAFETY: the code wrote entries `0..values_len` before counting them.
+            let [addr, desc] = unsafe { self.values[i].assume_init() };
+            let len = desc as u32 as usize;
+            let writable = desc & (1 << 32) != 0;
+            // SAFETY: the code found `addr` in a chain of one of the running program's
+            // hash maps, walked after this run pinned the epoch (`walk_ready`), and the
+            // length and writability are the map's, as its `lookup_value` would give
+            // them: what `lookup_in_run` relies on holds (the guard outlives the regions,
+            // the map the run, and map memory is accessed only atomically).
+            unsafe {
+                self.regions()
+                    .add_shared(RegionKind::MapValue, addr as *mut u8, len, writable)
+            };
+        }
+    }
+
+    /// Adds the logged values before the runtime looks at the regions.
+    #[inline(always)]
+    fn sync_values(&mut self) {
+        if self.values_len != 0 {
+            self.take_values();
+        }
     }
 
     /// Copies the last plain region hit into the fast-path window.
@@ -338,6 +395,7 @@ impl JitRun {
         // SAFETY: `func` is a finalized function of the current program's code, which is
         // alive (see `code`); its signature is `JitFn`; `self` is the run it expects.
         let r0 = unsafe { func(self, a1, a2, a3, a4, a5, fp, depth + 1) };
+        self.sync_values();
         if self.status != STATUS_OK {
             return 0;
         }
@@ -412,7 +470,12 @@ fn guarded_with(run: *mut JitRun, body: impl FnOnce(&mut JitRun) -> (u64, Touche
     // SAFETY: generated code passes the `JitRun` its runner created, alive and not
     // otherwise borrowed during the call.
     let run = unsafe { &mut *run };
-    match catch_unwind(AssertUnwindSafe(|| body(&mut *run))) {
+    // First the values the code logged: the body may look at the regions.
+    let call = || {
+        run.sync_values();
+        body(&mut *run)
+    };
+    match catch_unwind(AssertUnwindSafe(call)) {
         Ok((v, touched)) => {
             if run.status != STATUS_UNWIND {
                 match touched {
@@ -742,23 +805,10 @@ pub(crate) extern "C" fn jit_lookup_in<M: bpfvm_runtime::Map>(
     })
 }
 
-/// The value a hash-map walk in the code found (`Cx::walk`): added to the run's regions
-/// as `lookup_in_run` adds what the map's lookup finds. `value` is its address, `desc`
-/// its length with bit 32 set when programs may write it.
-pub(crate) extern "C" fn jit_add_value(run: *mut JitRun, value: u64, desc: u64) -> u64 {
-    guarded_with(run, |run| {
-        let len = desc as u32 as usize;
-        let writable = desc & (1 << 32) != 0;
-        let (_, regions) = run.parts();
-        // SAFETY: the code found `value` in a chain of one of the running program's hash
-        // maps, walked after this run pinned the epoch (`walk_ready`), and the length
-        // and writability are the map's, as its `lookup_value` would give them: what
-        // `lookup_in_run` relies on holds (the guard outlives the regions, the map the
-        // run, and map memory is accessed only atomically).
-        let r0 =
-            unsafe { regions.add_shared(RegionKind::MapValue, value as *mut u8, len, writable) };
-        (r0, Touched::Nothing)
-    })
+/// Called by the code when its log of values is full ([`JitRun::values`]): takes them
+/// in, as every shim does on entry, and does nothing else.
+pub(crate) extern "C" fn jit_take_values(run: *mut JitRun) -> u64 {
+    guarded_with(run, |_| (0, Touched::Nothing))
 }
 
 /// A map helper called directly: what the helper does, without finding the helper, the
@@ -930,6 +980,7 @@ fn tail_call_into(
     // data that `with_code` (in `tail_call`) holds until this function has returned;
     // `next` is kept alive by the caller and the run state; the signature is `JitFn`.
     let r0 = unsafe { entry(run, ctx, 0, 0, 0, 0, fp, depth) };
+    run.sync_values();
     // The tail-called program leaves no `r1`–`r5` to the caller (see `liveness`).
     run.ret_regs = [0; 5];
     (run.prog, run.code, run.blind_key) = saved;

@@ -62,7 +62,7 @@ use crate::coalesce::{Group, Groups};
 use crate::counted;
 use crate::liveness::{ARGS, CALLEE_VISIBLE, CallRegs, RegSet};
 use crate::map_calls::{self, DirectCall, MapHelper};
-use crate::runtime::{self, JitRun, RAISE_DEPTH, RAISE_PC, STATUS_TAIL_RETURN};
+use crate::runtime::{self, JitRun, RAISE_DEPTH, RAISE_PC, STATUS_TAIL_RETURN, VALUE_LOG};
 
 const I8: Type = types::I8;
 const I16: Type = types::I16;
@@ -96,9 +96,9 @@ pub(crate) enum Shim {
     /// address, the map's lookup inline in the shim (`runtime::jit_lookup_in`).
     HashLookup,
     ArrayLookup,
-    /// Adds a value the code's own walk of a hash map found to the run's regions
-    /// (`runtime::jit_add_value`).
-    AddValue,
+    /// Takes in the values the code's own walks of hash maps logged, when the log is
+    /// full (`runtime::jit_take_values`).
+    TakeValues,
 }
 
 impl Shim {
@@ -135,7 +135,7 @@ impl Shim {
         Shim::MapDelete,
         Shim::HashLookup,
         Shim::ArrayLookup,
-        Shim::AddValue,
+        Shim::TakeValues,
     ];
 
     /// Parameters (all 64-bit, the run pointer first) and whether it returns a value.
@@ -148,7 +148,8 @@ impl Shim {
             Shim::Enter => (3, true),
             Shim::Raise => (3, false),
             Shim::Poll => (2, false),
-            Shim::HashLookup | Shim::ArrayLookup | Shim::AddValue => (3, true),
+            Shim::HashLookup | Shim::ArrayLookup => (3, true),
+            Shim::TakeValues => (1, true),
             Shim::Helper
             | Shim::Kfunc
             | Shim::Callx
@@ -186,7 +187,7 @@ impl Shim {
             Shim::MapDelete => runtime::jit_map_delete as *const () as usize,
             Shim::HashLookup => runtime::jit_lookup_in::<HashTabMap> as *const () as usize,
             Shim::ArrayLookup => runtime::jit_lookup_in::<ArrayMap> as *const () as usize,
-            Shim::AddValue => runtime::jit_add_value as *const () as usize,
+            Shim::TakeValues => runtime::jit_take_values as *const () as usize,
         }
     }
 }
@@ -1129,7 +1130,7 @@ struct Lookup {
     limits: [u64; 8],
     /// A hash map whose chains the code may walk itself, with the key's size.
     walk: Option<(HashWalk, Size)>,
-    /// The value's length, with bit 32 set when programs may write it (`jit_add_value`).
+    /// The value's length, with bit 32 set when programs may write it (`JitRun::values`).
     desc: u64,
 }
 
@@ -2246,8 +2247,8 @@ impl Cx<'_> {
     /// little-endian number), its hash (`short_hash`: a folded multiply), the
     /// bucket's chain walked with acquire loads, as the map's readers walk it, until a
     /// node with the same head (every key of the map has this size, so the head is the
-    /// whole key) or the chain's end. A value found is added to the run's regions. Jumps
-    /// to `join` with the value's address or 0.
+    /// whole key) or the chain's end. A value found is logged for the run's regions
+    /// (`log_value`). Jumps to `join` with the value's address or 0.
     fn walk(&mut self, walk: &HashWalk, size: Size, desc: u64, key: Value, join: Block) {
         let head = self.raw_load(key, size);
         let seeded = self.iconst(walk.seeds[0] as i64);
@@ -2292,10 +2293,43 @@ impl Cx<'_> {
             .b
             .ins()
             .load(I64, MemFlagsData::trusted(), node, walk.value_offset);
-        let desc = self.iconst(desc as i64);
-        self.call_shim(Shim::AddValue, &[value, desc]);
-        self.check_status();
+        self.log_value(value, desc);
         self.b.ins().jump(join, &[BlockArg::Value(value)]);
+    }
+
+    /// Appends the value a walk found to the run's log (`JitRun::values`), after asking
+    /// the runtime to take the log in when it is full (cold: once per `VALUE_LOG`
+    /// values at most).
+    fn log_value(&mut self, value: Value, desc: u64) {
+        let off = JitRun::OFFSETS;
+        let len = self.field_load(off.values_len);
+        let full =
+            self.b
+                .ins()
+                .icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, len, VALUE_LOG as i64);
+        let take = self.b.create_block();
+        let append = self.b.create_block();
+        let at = self.b.append_block_param(append, I64);
+        self.b
+            .ins()
+            .brif(full, take, &[], append, &[BlockArg::Value(len)]);
+        self.b.seal_block(take);
+        self.b.set_cold_block(take);
+        self.b.switch_to_block(take);
+        self.call_shim(Shim::TakeValues, &[]);
+        self.check_status();
+        let zero = self.iconst(0);
+        self.b.ins().jump(append, &[BlockArg::Value(zero)]);
+        self.b.seal_block(append);
+        self.b.switch_to_block(append);
+        let entry = self.b.ins().ishl_imm_u(at, 4);
+        let slot = self.b.ins().iadd(self.run, entry);
+        let flags = MemFlagsData::trusted();
+        self.b.ins().store(flags, value, slot, off.values);
+        let desc = self.iconst(desc as i64);
+        self.b.ins().store(flags, desc, slot, off.values + 8);
+        let next = self.b.ins().iadd_imm_s(at, 1);
+        self.field_store(off.values_len, next);
     }
 
     fn exit(&mut self) {

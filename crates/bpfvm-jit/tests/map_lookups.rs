@@ -220,11 +220,13 @@ fn the_codes_walk_finds_every_node_of_a_chain_and_misses_past_its_end() {
     assert_eq!(jit.maps, 7u64.to_le_bytes());
 }
 
-/// The values the code's walks find are added to the run's regions by `jit_add_value`,
-/// and the regions must come out as the interpreter's, which adds each at its lookup: a
-/// value the walk found stays readable, through the runtime's slow path, after 20 more
-/// lookups moved the shared window away; after 300 more lookups of other keys the ring
-/// of 256 regions has forgotten it on both engines, and reading it faults at the same pc.
+/// The values the code's walks find are logged, and the runtime adds them to the run's
+/// regions before it next looks at them; the regions must come out as the
+/// interpreter's, which adds each at its lookup: a value the walk found stays readable,
+/// through the runtime's slow path, after 20 more lookups moved the shared window away;
+/// after 300 more lookups of other keys (the log of 256 filled and taken in once) the
+/// ring of 256 regions has forgotten it on both engines, and reading it faults at the
+/// same pc.
 #[test]
 fn values_the_code_found_stay_in_the_regions_as_the_interpreters_do() {
     let spec = MapSpec::new(MapType::Hash, 4, 8, 16);
@@ -264,6 +266,27 @@ fn values_the_code_found_stay_in_the_regions_as_the_interpreters_do() {
     assert_eq!(results[0], Ok(2_030 + 106));
     // pc: 0 r6, 1-6 and 8-13 the two lookups (7 r7, 14 r8), 15-27 the loop, 28 the read.
     assert_out_of_bounds(&results[1], 28, false);
+}
+
+/// A value the code's walk found, passed to a helper as its value argument: the helper
+/// checks the pointer against the run's regions, which must hold the value by then
+/// (logged by the code, taken in when the helper's call enters the runtime). Key 6's
+/// value (106) is copied into key 5; `r0` is the update's result.
+#[test]
+fn a_value_the_walk_found_is_a_helpers_argument() {
+    let spec = MapSpec::new(MapType::Hash, 4, 8, 16);
+    let store = "*(u32 *)(r10 - 16)";
+    // Key 7 through the runtime (the run's first lookup), key 6 by the code's walk; the
+    // value pointer is not in the frame, so the update goes through the helper itself.
+    let src = format!(
+        "{}{}if r0 == 0 goto +8\nr3 = r0\n{store} = 5\nr2 = r10\nr2 += -16\n\
+         r1 = map[idx:0]\nr4 = 0\ncall 2\nexit\n",
+        lookup(store, 7),
+        lookup(store, 6)
+    );
+    let (_, jit) = run(&src, &spec, HelperRegistry::for_program_type(KIND));
+    assert_eq!(jit.result, Ok(0));
+    assert_eq!(jit.maps, 106u64.to_le_bytes());
 }
 
 #[test]
