@@ -207,7 +207,22 @@ impl<'a> Context<'_> {
     /// memory or host struct as a region, or the packet and the context struct with its
     /// field rules (`ctx_bytes` holds an `xdp_md` while the run lasts). Every engine sets a
     /// run up through this, so all see the same memory.
+    #[inline]
     pub fn install(
+        &'a mut self,
+        program_type: crate::ProgramType,
+        regions: &mut Regions<'a>,
+        ctx_bytes: &'a mut [u8; 24],
+    ) -> Result<InstalledContext<'a>, FaultKind> {
+        // Plain memory, the most common context, inline (every run installs one).
+        if let Context::Memory(mem) = self {
+            return install_memory(mem, regions);
+        }
+        self.install_other(program_type, regions, ctx_bytes)
+    }
+
+    /// [`Context::install`] of the contexts other than plain memory.
+    fn install_other(
         &'a mut self,
         program_type: crate::ProgramType,
         regions: &mut Regions<'a>,
@@ -218,25 +233,8 @@ impl<'a> Context<'_> {
             id: 0,
             reason: "this program type has no context of that kind",
         };
-        let addr_of = |bytes: &[u8]| {
-            if bytes.is_empty() {
-                0
-            } else {
-                bytes.as_ptr().addr() as u64
-            }
-        };
         Ok(match self {
-            Context::Memory(mem) => {
-                let (addr, len) = (addr_of(mem), mem.len() as u64);
-                regions.add_mut(RegionKind::Memory, mem)?;
-                InstalledContext {
-                    r1: addr,
-                    r2: len,
-                    packet_addr: addr,
-                    packet_len: len,
-                    bounds: None,
-                }
-            }
+            Context::Memory(mem) => install_memory(mem, regions)?,
             Context::Xdp { md, packet } => {
                 *ctx_bytes = md.to_bytes();
                 let (buf, bounds) = packet.parts_mut();
@@ -281,5 +279,32 @@ impl<'a> Context<'_> {
                 }
             }
         })
+    }
+}
+
+/// Plain memory as the context: one writable region, its start and length in `r1` and
+/// `r2`, and the packet of legacy packet loads.
+#[inline]
+fn install_memory<'a>(
+    mem: &'a mut [u8],
+    regions: &mut Regions<'a>,
+) -> Result<InstalledContext<'a>, FaultKind> {
+    let (addr, len) = (addr_of(mem), mem.len() as u64);
+    regions.add_mut(RegionKind::Memory, mem)?;
+    Ok(InstalledContext {
+        r1: addr,
+        r2: len,
+        packet_addr: addr,
+        packet_len: len,
+        bounds: None,
+    })
+}
+
+/// The address a slice of context bytes passes in a register: 0 for an empty one.
+fn addr_of(bytes: &[u8]) -> u64 {
+    if bytes.is_empty() {
+        0
+    } else {
+        bytes.as_ptr().addr() as u64
     }
 }

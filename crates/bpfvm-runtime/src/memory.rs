@@ -430,7 +430,23 @@ impl<'a> Regions<'a> {
     /// # Safety
     /// `prog`'s maps must stay alive while this table exists (a tail-called program is
     /// kept by the run state, which the engines drop after the regions).
+    #[inline]
     pub unsafe fn add_direct_values_of(
+        &mut self,
+        prog: &crate::LoadedProgram,
+    ) -> Result<(), RegionError> {
+        if !prog.has_direct_values() {
+            return Ok(()); // most programs: without a call
+        }
+        // SAFETY: this function's contract.
+        unsafe { self.add_direct_values_slow(prog) }
+    }
+
+    /// [`Regions::add_direct_values_of`] of a program with global data.
+    ///
+    /// # Safety
+    /// As [`Regions::add_direct_values_of`].
+    unsafe fn add_direct_values_slow(
         &mut self,
         prog: &crate::LoadedProgram,
     ) -> Result<(), RegionError> {

@@ -258,6 +258,12 @@ impl LoadedProgram {
             .filter_map(|&i| self.maps.get(i).map(|m| &**m))
     }
 
+    /// Whether the program has global data ([`LoadedProgram::direct_value_maps`]).
+    #[inline]
+    pub fn has_direct_values(&self) -> bool {
+        !self.direct.is_empty()
+    }
+
     /// The validated instructions.
     pub fn program(&self) -> &Program {
         &self.program

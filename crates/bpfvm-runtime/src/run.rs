@@ -120,8 +120,9 @@ impl<'a> RunState<'a> {
     /// Pins now if `prog` has global data, which goes into the run's regions next (its
     /// blocks are kept by the program's maps anyway; this keeps "every map pointer a run
     /// holds was taken under its guard" true without exceptions).
+    #[inline]
     fn pin_for_globals(&self, prog: &LoadedProgram) {
-        if prog.direct_value_maps().next().is_some() {
+        if prog.has_direct_values() {
             self.guard();
         }
     }
@@ -258,10 +259,16 @@ impl<'a> RunState<'a> {
 
     /// Ends the run's obligations after the program stopped (normally or by a fault):
     /// pending ring-buffer records are discarded, a held spin lock is released.
+    #[inline]
     pub fn cleanup(&mut self, regions: &mut Regions<'_>) {
         if self.pending.is_empty() && self.held_lock.is_none() {
-            return; // the common case, without a drain's bookkeeping
+            return; // the common case, without a call
         }
+        self.cleanup_held(regions);
+    }
+
+    /// [`RunState::cleanup`] when there is something to clean up.
+    fn cleanup_held(&mut self, regions: &mut Regions<'_>) {
         for (owner, addr) in self.pending.drain(..) {
             owner.abandon(addr);
             regions.remove_shared(addr);
@@ -273,12 +280,53 @@ impl<'a> RunState<'a> {
         }
     }
 
+    /// Drops the state, without the drop glue's calls when it owns nothing (most runs:
+    /// no tail call, map walk, ring-buffer record or pinned epoch; about 90 instructions
+    /// of a run of an empty program). The engines call it after dropping the regions.
+    #[inline]
+    pub fn finish(self) {
+        // Destructured, so that a field added to the state has to be considered here.
+        let RunState {
+            root: _,
+            tail_programs,
+            current: _,
+            guard,
+            cpu: _,
+            env: _,
+            acquired,
+            tail_call,
+            tail_calls: _,
+            held_lock: _,
+            pending,
+            callback: _,
+            walks,
+        } = self;
+        // In the order of the fields (drop glue's order).
+        drop_unless_empty(tail_programs);
+        drop(guard.into_inner());
+        drop_unless_empty(acquired);
+        drop(tail_call);
+        drop_unless_empty(pending);
+        drop_unless_empty(walks);
+    }
+
     /// Faults a helper can raise for a missing map handle.
     pub fn no_map(id: u32) -> FaultKind {
         FaultKind::HelperFailed {
             id,
             reason: "the map argument is not a map of this program",
         }
+    }
+}
+
+/// Drops `v` when it has an allocation; an empty one owns nothing and is forgotten
+/// (dropping it would be a call that frees nothing).
+#[inline(always)]
+fn drop_unless_empty<T>(v: Vec<T>) {
+    if v.capacity() == 0 {
+        std::mem::forget(v);
+    } else {
+        drop(v);
     }
 }
 
@@ -342,5 +390,8 @@ pub fn with_run<R>(
     if let (Some(bounds), Some(b)) = (installed.bounds, regions.packet_bounds()) {
         *bounds = b;
     }
+    // The regions go first: the guard in the state keeps the map memory they point to.
+    drop(regions);
+    state.finish();
     Ok(result)
 }
