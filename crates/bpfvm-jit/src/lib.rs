@@ -100,7 +100,7 @@ use bpfvm_runtime::{
 
 pub use code::{CompiledProgram, FunctionDump};
 
-use runtime::{Ending, JitRun, STATUS_OK};
+use runtime::{Deferred, Ending, JitRun, Parts, Windows};
 
 /// Why the JIT could not compile a program.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -212,33 +212,56 @@ fn execute(
         return Err(Fault::at(slots, 0, FaultKind::Cancelled));
     }
 
-    let outcome = with_run(prog, ctx, opts, |setup| {
-        let mut run = JitRun::new(
-            setup.regions,
-            setup.state,
-            prog,
-            code,
-            opts.budget,
-            cancel,
-            setup.packet_addr,
-            setup.packet_len,
-        );
-        let entry = code.entry();
-        // SAFETY: `entry` is the finalized entry function of `code`, which `prog`'s engine
-        // data (or this caller) keeps alive for the call; `run` points to the regions,
-        // state and program `with_run` set up, all alive and otherwise untouched until the
-        // call returns; the signature is `JitFn`.
-        let r0 = unsafe { entry(&mut run, setup.r1, setup.r2, 0, 0, 0, setup.fp, 0) };
-        let ending = if run.status == STATUS_OK {
-            None
-        } else {
-            run.ending.take()
-        };
-        // Boxed, so that what `with_run` hands back is two words: copying a larger
-        // result out through vector registers stalled on the fields just stored (store
-        // forwarding fails), several ns of every run; a run that unwinds is rare.
-        ending.map_or(Ok(r0), |e| Err(Box::new(e)))
-    });
+    let entry = code.entry();
+    let outcome = match ctx {
+        // Plain memory and no global data: the regions and the state wait for the
+        // code's first call into the runtime (`Deferred`), which most runs never make.
+        Context::Memory(mem) if !prog.has_direct_values() => {
+            let mut deferred = Deferred::new(prog, opts, mem);
+            let fp = deferred.zero_stack();
+            let windows = deferred.windows();
+            let (r1, r2) = (windows.fast.0, mem.len() as u64);
+            let mut run = JitRun::new(
+                deferred.parts(),
+                windows,
+                prog,
+                code,
+                opts.budget,
+                cancel,
+                r1,
+                r2,
+            );
+            // SAFETY: as below, with `deferred` for the regions and the state, in place
+            // and otherwise untouched until the call returns.
+            let r0 = unsafe { entry(&mut run, r1, r2, 0, 0, 0, fp, 0) };
+            // `deferred` ends the regions and the state, if built, as this arm ends (in
+            // place: `drop(deferred)` would copy its 4 KiB stack first).
+            Ok(run.ending().map_or(Ok(r0), |e| Err(Box::new(e))))
+        }
+        _ => with_run(prog, ctx, opts, |setup| {
+            let windows = Windows::of(setup.regions);
+            let mut run = JitRun::new(
+                Parts::built(setup.regions, setup.state),
+                windows,
+                prog,
+                code,
+                opts.budget,
+                cancel,
+                setup.packet_addr,
+                setup.packet_len,
+            );
+            // SAFETY: `entry` is the finalized entry function of `code`, which `prog`'s
+            // engine data (or this caller) keeps alive for the call; `run` points to the
+            // regions, state and program `with_run` set up, all alive and otherwise
+            // untouched until the call returns; the signature is `JitFn`.
+            let r0 = unsafe { entry(&mut run, setup.r1, setup.r2, 0, 0, 0, setup.fp, 0) };
+            // Boxed, so that what `with_run` hands back is two words: copying a larger
+            // result out through vector registers stalled on the fields just stored
+            // (store forwarding fails), several ns of every run; a run that unwinds is
+            // rare.
+            run.ending().map_or(Ok(r0), |e| Err(Box::new(e)))
+        }),
+    };
     // A panic resumes only now, after `with_run` has cleaned the run up.
     let ended = outcome.map_err(|kind| Fault::at(slots, 0, kind))?;
     match ended.map_err(|e| *e) {

@@ -138,10 +138,14 @@ pub(crate) struct JitRun {
     pub values_len: u64,
 
     // Rust side only.
-    /// The run's memory.
+    /// The run's memory; null until the first shim call of a run whose setup was
+    /// deferred ([`Deferred`]).
     regions: *mut Regions<'static>,
-    /// The run's helper-visible state.
+    /// The run's helper-visible state; null when `regions` is.
     state: *mut RunState<'static>,
+    /// What builds `regions` and `state` on the first shim call, for a run that started
+    /// without them (null for the others).
+    deferred: *mut Deferred,
     /// The program running now, and its code.
     prog: *const LoadedProgram,
     code: *const CompiledProgram,
@@ -208,15 +212,15 @@ impl JitRun {
         values: std::mem::offset_of!(JitRun, values) as i32,
     };
 
-    /// A run over `regions` and `state` of `prog`, whose code is `code`.
+    /// A run over `parts` of `prog`, whose code is `code`, starting with `windows`.
     ///
     /// The pointers must stay valid, and be used by nothing else, until the run's entry
     /// function has returned (the runner keeps them borrowed for that long).
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    pub(crate) fn new<'a>(
-        regions: &mut Regions<'a>,
-        state: &mut RunState<'a>,
+    pub(crate) fn new(
+        parts: Parts,
+        windows: Windows,
         prog: &LoadedProgram,
         code: &CompiledProgram,
         budget: Option<u64>,
@@ -229,11 +233,12 @@ impl JitRun {
             None => (UNLIMITED, u64::MAX),
         };
         let fuel = total.min(FUEL_CHUNK);
-        // The windows first, then the record as the function's value, built in place:
-        // a record built in a local and then changed is copied out whole (~50
-        // instructions of every run).
-        let (fast_base, fast_limits) = fast_window(regions.hot_plain());
-        let (shared_base, shared_limits) = shared_window(regions.hot());
+        // The record as the function's value, built in place: a record built in a local
+        // and then changed is copied out whole (~50 instructions of every run).
+        let Windows {
+            fast: (fast_base, fast_limits),
+            shared: (shared_base, shared_limits),
+        } = windows;
         JitRun {
             fast_base,
             fast_limits,
@@ -250,8 +255,9 @@ impl JitRun {
             blind_key: code.blind_key(),
             walk_ready: 0,
             values_len: 0,
-            regions: std::ptr::from_mut(regions).cast(),
-            state: std::ptr::from_mut(state).cast(),
+            regions: parts.regions,
+            state: parts.state,
+            deferred: parts.deferred,
             prog,
             code,
             budget,
@@ -266,6 +272,75 @@ impl JitRun {
             ending: None,
             values: [const { MaybeUninit::uninit() }; VALUE_LOG],
         }
+    }
+
+    /// How the run ended besides `r0`, once the entry function returned: `None` when
+    /// it returned normally.
+    #[inline(always)]
+    pub(crate) fn ending(&mut self) -> Option<Ending> {
+        if self.status == STATUS_OK {
+            None
+        } else {
+            self.ending.take()
+        }
+    }
+
+    /// Builds the regions and the state of a run that started without them
+    /// ([`Deferred`]), as `with_run` would have at its start: its stack (whose frame 0
+    /// was zeroed then, and which the code may have written since), its memory, no
+    /// global data. Every shim does this first ([`guarded_with`]), so that the others
+    /// find them built.
+    #[cold]
+    #[inline(never)]
+    fn build_parts(&mut self) -> Result<(), FaultKind> {
+        // SAFETY: `deferred` is the runner's, alive and otherwise untouched until the
+        // entry function returns (`JitRun::new`); the parts are built once (`regions`
+        // is null only until then).
+        let d = unsafe { &mut *self.deferred };
+        // SAFETY: the program, the options and the memory are the runner's, borrowed
+        // for the whole run. The `'static`s are lies confined to the run: the regions
+        // and the state built from them are dropped with the setup, before the runner
+        // returns, as `with_run` drops its own.
+        let (prog, opts, mem) = unsafe {
+            (
+                &*d.prog,
+                &*d.opts,
+                std::slice::from_raw_parts_mut(d.mem, d.len),
+            )
+        };
+        let built = d.built.write(Built {
+            ctx: bpfvm_runtime::Context::Memory(mem),
+            ctx_bytes: [0; 24],
+            regions: Regions::new(),
+            state: RunState::new(prog, opts.cpu, opts.environment()),
+        });
+        d.is_built = true;
+        // SAFETY: as above: the stack is the deferred setup's, which outlives the
+        // regions; the context and its bytes are beside the regions in `built`, which
+        // is neither moved nor dropped before them (`Deferred`'s drop).
+        let (stack, ctx, ctx_bytes) = unsafe {
+            (
+                &mut *std::ptr::addr_of_mut!(d.stack),
+                &mut *std::ptr::addr_of_mut!(built.ctx),
+                &mut *std::ptr::addr_of_mut!(built.ctx_bytes),
+            )
+        };
+        let (regions, state) = (&mut built.regions, &mut built.state);
+        // SAFETY: the runner zeroed frame 0 with `zero_outermost` before the run
+        // (`Deferred::zero_stack`).
+        let added = unsafe { regions.add_zeroed_stack(stack) };
+        let result = added.map_err(FaultKind::from).and_then(|_| {
+            ctx.install(prog.program_type(), regions, ctx_bytes)?;
+            regions.add_direct_values(prog).map_err(FaultKind::from)
+        });
+        self.regions = std::ptr::from_mut(regions);
+        self.state = std::ptr::from_mut(state);
+        // The windows the run started with are the ones these regions give.
+        debug_assert_eq!(
+            (self.fast_base, self.fast_limits),
+            fast_window(regions.hot_plain())
+        );
+        result
     }
 
     fn regions(&mut self) -> &mut Regions<'static> {
@@ -406,6 +481,139 @@ impl JitRun {
     }
 }
 
+/// Where a run's regions and state are: built by `with_run`, or deferred.
+pub(crate) struct Parts {
+    pub regions: *mut Regions<'static>,
+    pub state: *mut RunState<'static>,
+    pub deferred: *mut Deferred,
+}
+
+impl Parts {
+    /// The parts `with_run` built.
+    pub(crate) fn built<'a>(regions: &mut Regions<'a>, state: &mut RunState<'a>) -> Parts {
+        Parts {
+            regions: std::ptr::from_mut(regions).cast(),
+            state: std::ptr::from_mut(state).cast(),
+            deferred: std::ptr::null_mut(),
+        }
+    }
+}
+
+/// The windows a run starts with: base and limits of the fast-path and shared windows.
+pub(crate) struct Windows {
+    pub fast: (u64, [u64; 8]),
+    pub shared: (u64, [u64; 8]),
+}
+
+impl Windows {
+    /// The windows over the regions as set up.
+    #[inline(always)]
+    pub(crate) fn of(regions: &Regions<'_>) -> Windows {
+        Windows {
+            fast: fast_window(regions.hot_plain()),
+            shared: shared_window(regions.hot()),
+        }
+    }
+}
+
+/// The setup of a run whose context is plain memory and whose program has no global
+/// data, deferred until the code first calls the runtime (most runs of such programs
+/// never do): until then the code needs only its stack, whose frame 0 is zeroed before
+/// it starts, and the window over the memory, the first plain region `with_run` would
+/// add (so its first window too). The runner keeps it on its stack; the first shim call
+/// builds the regions and the state in it ([`JitRun::build_parts`]), as `with_run`
+/// would have at the start, and dropping it ends them as `with_run` does.
+pub(crate) struct Deferred {
+    prog: *const LoadedProgram,
+    opts: *const bpfvm_runtime::RunOptions,
+    /// The memory: the context's bytes.
+    mem: *mut u8,
+    len: usize,
+    /// Whether `built` was written.
+    is_built: bool,
+    stack: bpfvm_runtime::StackMemory,
+    /// Written once, by the first shim call. (Nothing of it is written before: a
+    /// compiler may turn an uninitialized field next to one it zeroes into a larger
+    /// `memset`, as it did here with the context bytes and the regions.)
+    built: MaybeUninit<Built>,
+}
+
+/// The parts a deferred setup builds (`JitRun::build_parts`).
+struct Built {
+    ctx: bpfvm_runtime::Context<'static>,
+    ctx_bytes: [u8; 24],
+    regions: Regions<'static>,
+    state: RunState<'static>,
+}
+
+impl Deferred {
+    /// The deferred setup of a run of `prog` over `mem` with `opts`; the runner zeroes
+    /// frame 0 once the setup is in its place ([`Deferred::zero_stack`]).
+    #[inline(always)]
+    pub(crate) fn new(
+        prog: &LoadedProgram,
+        opts: &bpfvm_runtime::RunOptions,
+        mem: &mut [u8],
+    ) -> Deferred {
+        Deferred {
+            prog,
+            opts,
+            mem: mem.as_mut_ptr(),
+            len: mem.len(),
+            is_built: false,
+            stack: bpfvm_runtime::StackMemory::new(),
+            built: MaybeUninit::uninit(),
+        }
+    }
+
+    /// Zeroes frame 0 of the stack, as `with_run` does at the start; returns `r10` of
+    /// frame 0. (The setup must not move afterwards: the code and the regions point
+    /// into it.)
+    #[inline(always)]
+    pub(crate) fn zero_stack(&mut self) -> u64 {
+        self.stack.zero_outermost()
+    }
+
+    /// The windows of the run's start: the memory is the first plain region (when not
+    /// empty), and nothing shared.
+    #[inline(always)]
+    pub(crate) fn windows(&self) -> Windows {
+        let addr = if self.len == 0 {
+            0
+        } else {
+            self.mem.addr() as u64
+        };
+        let len = self.len as u64;
+        Windows {
+            fast: (addr, limits(len, len)),
+            shared: (0, [0; 8]),
+        }
+    }
+
+    /// The parts of a run over this setup: not built yet.
+    pub(crate) fn parts(&mut self) -> Parts {
+        Parts {
+            regions: std::ptr::null_mut(),
+            state: std::ptr::null_mut(),
+            deferred: self,
+        }
+    }
+}
+
+impl Drop for Deferred {
+    /// After the run: ends the regions and the state if a shim built them, as `with_run`
+    /// does (plain memory has no packet bounds to write back).
+    #[inline(always)]
+    fn drop(&mut self) {
+        if self.is_built {
+            self.is_built = false;
+            // SAFETY: `is_built` says `built` was written; it is read out once, here.
+            let Built { regions, state, .. } = unsafe { self.built.assume_init_read() };
+            bpfvm_runtime::end_run(state, regions, None);
+        }
+    }
+}
+
 /// The fast-path window over `hot` (the last plain region hit): its base and limits.
 /// The stack is not a window: generated code tests it against its own depth, while the
 /// regions' copy may be longer (set for a callee that has returned).
@@ -470,8 +678,16 @@ fn guarded_with(run: *mut JitRun, body: impl FnOnce(&mut JitRun) -> (u64, Touche
     // SAFETY: generated code passes the `JitRun` its runner created, alive and not
     // otherwise borrowed during the call.
     let run = unsafe { &mut *run };
-    // First the values the code logged: the body may look at the regions.
+    // First the regions, if the run started without them, and the values the code
+    // logged: the body may look at the regions.
     let call = || {
+        if run.regions.is_null()
+            && let Err(kind) = run.build_parts()
+        {
+            // As `with_run`'s setup failing (it cannot for a deferred setup: a stack
+            // and one region in a table of 16).
+            return (run.fault(0, kind), Touched::Nothing);
+        }
         run.sync_values();
         body(&mut *run)
     };

@@ -78,7 +78,9 @@ pub use memory::{
     RegionKind, Regions, STACK_FRAME_SIZE, STACK_SIZE, Scalar, StackMemory,
 };
 pub use program::{EngineData, LoadError, LoadErrorKind, LoadedProgram, ProgramType};
-pub use run::{CallbackRequest, MAX_TAIL_CALLS, Pending, RunSetup, RunState, map_handle, with_run};
+pub use run::{
+    CallbackRequest, MAX_TAIL_CALLS, Pending, RunSetup, RunState, end_run, map_handle, with_run,
+};
 
 /// The `may_goto` budget of each function invocation (the kernel's `BPF_MAX_LOOPS`,
 /// 8 × 1024 × 1024): the kernel initializes a hidden per-frame counter to it at every

@@ -142,6 +142,18 @@ impl StackMemory {
             bytes: [MaybeUninit::uninit(); STACK_SIZE],
         }
     }
+
+    /// Zeroes frame 0 now, as [`Regions::add_stack`] would, and returns its frame pointer
+    /// (one past its highest byte): for an engine that runs code on the stack before it
+    /// builds the run's regions (if ever), with [`Regions::add_zeroed_stack`], which
+    /// does not zero the frame again. Out of line: inlined next to the uninitialized
+    /// rest, the compiler may zero all 4 KiB.
+    #[inline(never)]
+    pub fn zero_outermost(&mut self) -> u64 {
+        let frame = &mut self.bytes[STACK_SIZE - STACK_FRAME_SIZE..];
+        frame.fill(MaybeUninit::new(0));
+        (self.bytes.as_ptr().addr() + STACK_SIZE) as u64
+    }
 }
 
 impl Default for StackMemory {
@@ -645,6 +657,30 @@ impl<'a> Regions<'a> {
     /// pointer (the `r10` of the outermost function: one past its highest byte).
     #[inline]
     pub fn add_stack(&mut self, stack: &'a mut StackMemory) -> Result<u64, RegionError> {
+        self.add_stack_from(stack, 0)
+    }
+
+    /// [`Regions::add_stack`] of a stack whose frame 0 [`StackMemory::zero_outermost`]
+    /// zeroed: the frame is not zeroed again (code may have run on it since).
+    ///
+    /// # Safety
+    /// `stack`'s frame 0 must have been zeroed by [`StackMemory::zero_outermost`] (its
+    /// bytes are read as initialized).
+    #[inline]
+    pub unsafe fn add_zeroed_stack(
+        &mut self,
+        stack: &'a mut StackMemory,
+    ) -> Result<u64, RegionError> {
+        self.add_stack_from(stack, 1)
+    }
+
+    /// Adds the stack, frames `0..zeroed` already zeroed (an invariant the callers keep).
+    #[inline(always)]
+    fn add_stack_from(
+        &mut self,
+        stack: &'a mut StackMemory,
+        zeroed: usize,
+    ) -> Result<u64, RegionError> {
         if self.stack.is_some() {
             return Err(RegionError::StackAlreadyAdded);
         }
@@ -660,7 +696,7 @@ impl<'a> Regions<'a> {
             index,
             base,
             base_addr: base.addr() as u64,
-            initialized: 0,
+            initialized: zeroed,
         });
         Ok(self.activate_frames(0))
     }

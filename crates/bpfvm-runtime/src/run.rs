@@ -386,12 +386,25 @@ pub fn with_run<R>(
         packet_addr: installed.packet_addr,
         packet_len: installed.packet_len,
     });
+    end_run(state, regions, installed.bounds);
+    Ok(result)
+}
+
+/// What [`with_run`] does after the program stopped, for an engine that set up the run
+/// itself (the same way): cleans up (spin locks still held, pending ring-buffer records),
+/// writes the packet's bounds back to `bounds` (the context's, when it has a packet),
+/// and drops the regions, then the state, whose guard keeps the map memory the regions
+/// point to.
+#[inline]
+pub fn end_run<'a>(
+    mut state: RunState<'a>,
+    mut regions: Regions<'a>,
+    bounds: Option<&mut crate::PacketBounds>,
+) {
     state.cleanup(&mut regions);
-    if let (Some(bounds), Some(b)) = (installed.bounds, regions.packet_bounds()) {
+    if let (Some(bounds), Some(b)) = (bounds, regions.packet_bounds()) {
         *bounds = b;
     }
-    // The regions go first: the guard in the state keeps the map memory they point to.
     drop(regions);
     state.finish();
-    Ok(result)
 }
