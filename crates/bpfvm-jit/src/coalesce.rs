@@ -5,21 +5,24 @@
 //! This pass finds such runs in one function: a *leader* access through register `X`,
 //! and *members*, later accesses through `X` of the same kind (loads, or stores) reached
 //! from it without `X` being written and without a call. The translator then tests the
-//! span of all of them once, right after the leader's own (tested) access, and on success
-//! continues in a second copy of the code after the leader (the *fast version*: the rest
-//! of the leader's block, then the [`Group::blocks`]), where the members access memory
-//! directly. When the span test fails, the ordinary code runs, every access tested on its
-//! own, so faults and their pcs are exactly the interpreter's. (Testing after the
-//! leader's access, not before: when the leader's region is not the window yet (a run's
-//! window starts as its input), the leader's slow path makes it the window, and the span
-//! test then passes.)
+//! span of all of them once, just before the leader, and on success continues in a
+//! second copy of the code from the leader on (the *fast version*: the rest of the
+//! leader's block, then the [`Group::blocks`]), where the leader and the members access
+//! memory directly. When the span test fails, the ordinary code runs, every access tested
+//! on its own, so faults and their pcs are exactly the interpreter's. (When the leader's
+//! region is not the window yet, the first pass fails the span test, and the leader's
+//! slow path in the ordinary code makes it the window: the next pass is fast. Testing
+//! the span after the leader's own tested access instead, as the JIT first did, saves
+//! that first pass and costs every other one the leader's test: about 7 instructions
+//! per packet of the parser benchmark.)
 //!
-//! Why a member needs no test in the fast version: the span test found
+//! Why the leader and a member need no test in the fast version: the span test found
 //! `[X + lo, X + hi)` inside the plain window (writable, for stores) with `X`'s value at
 //! the leader. Fast-version code is entered only from that successful test and leaves it
 //! for any block that writes `X` or calls (those blocks are not duplicated; when the rest
 //! of the leader's block holds such an instruction, no member follows it and that block
-//! is the whole fast version), so at a member `X` still holds that value. Regions do not move
+//! is the whole fast version), so at the leader and at a member `X` still holds that
+//! value. Regions do not move
 //! or lose permissions during a run except through calls (a ring-buffer record ends at
 //! `bpf_ringbuf_submit`), so the member's bytes, inside the tested span, are still in a
 //! plain region that allows the access, and a direct access does what the checked

@@ -24,8 +24,8 @@
 //! test and the plain access are laid out in the hot code; the other tests are cold. The
 //! window's bounds are variables, reloaded from the run record after each call. Where a
 //! run of accesses goes through one register (a parser's header fields), `coalesce`
-//! finds it: the whole span is tested once, after the first access, and a second copy of
-//! the code that follows (the *fast version*) makes the others without a test. The
+//! finds it: the whole span is tested once, before the first access, and a second copy
+//! of the code from there (the *fast version*) makes them all without a test. The
 //! accesses of such groups read the window's bounds from the run record at their tests
 //! instead: tested once per group, they are not worth registers held across a loop.
 //!
@@ -538,8 +538,7 @@ impl<'p> FunctionTranslator<'p> {
     }
 
     /// [`Self::fill`] without the counted-loop case.
-    fn fill_code(&self, cx: &mut Cx<'_>, mut pc: usize, whole: bool) {
-        let program = self.prog.program();
+    fn fill_code(&self, cx: &mut Cx<'_>, pc: usize, whole: bool) {
         let shape = cx.shape();
         let (leaders, reachable) = (&shape.leaders, &shape.reachable);
         if !whole && (leaders.contains(&pc) || !reachable.contains(&pc)) {
@@ -554,6 +553,15 @@ impl<'p> FunctionTranslator<'p> {
             let rem = cx.b.ins().iadd_imm_s(rem, -(count as i64));
             cx.b.def_var(cx.remaining, rem);
         }
+        self.fill_rest(cx, pc);
+    }
+
+    /// The code from `pc` (included, even when it starts a block) to the end of its
+    /// block, whose fuel was charged at the block's entry.
+    fn fill_rest(&self, cx: &mut Cx<'_>, mut pc: usize) {
+        let program = self.prog.program();
+        let shape = cx.shape();
+        let (leaders, reachable) = (&shape.leaders, &shape.reachable);
         loop {
             let Some(insn) = program.get(pc) else {
                 // Only a fall-through past the end gets here.
@@ -561,6 +569,13 @@ impl<'p> FunctionTranslator<'p> {
                 cx.b.ins().jump(target, &[]);
                 return;
             };
+            let groups = cx.groups;
+            if cx.fast_version.is_none()
+                && cx.inlined.is_empty()
+                && let Some(group) = groups.led_by(pc)
+            {
+                self.lead(cx, group);
+            }
             let flow = self.insn(cx, pc, insn);
             let next = pc + insn.slots();
             if flow == Flow::Closed {
@@ -687,13 +702,14 @@ impl<'p> FunctionTranslator<'p> {
         self.fill_code(cx, head, true);
     }
 
-    /// After the leader of a coalesced group (`coalesce`), in the ordinary code: tests
-    /// the group's whole span once and, when it is inside the window, goes on in the
-    /// group's fast version, filled here (so that it is laid out right after the test),
-    /// where the members access memory directly. The current block is then the ordinary
-    /// code's. (The leader's own access, tested on its own, comes first: when its region
-    /// was not the window yet, the slow path has made it so.)
-    fn lead(&self, cx: &mut Cx<'_>, group: &Group, next: usize) {
+    /// At the leader of a coalesced group (`coalesce`), before its access, in the
+    /// ordinary code: tests the group's whole span once and, when it is inside the
+    /// window, goes on in the group's fast version, filled here (so that it is laid out
+    /// right after the test), from the leader on, where the leader and the members
+    /// access memory directly. The current block is then the ordinary code's, where the
+    /// leader comes next, with its own test (and slow path, which makes its region the
+    /// window when it was not: the test passes from the next time on).
+    fn lead(&self, cx: &mut Cx<'_>, group: &Group) {
         let base = cx.reg(group.base);
         let first = cx.b.ins().iadd_imm_s(base, group.lo);
         let (wbase, len) = cx.window(1, group.store);
@@ -718,7 +734,7 @@ impl<'p> FunctionTranslator<'p> {
 
         let outer = cx.fast_version.replace(group.leader);
         cx.b.switch_to_block(fast);
-        self.fill(cx, next, false);
+        self.fill_rest(cx, group.leader);
         for &leader in &group.blocks {
             let block = cx.block_for(leader);
             cx.b.switch_to_block(block);
@@ -1109,13 +1125,6 @@ impl<'p> FunctionTranslator<'p> {
                 return Flow::Closed;
             }
         }
-        let groups = cx.groups;
-        if cx.fast_version.is_none()
-            && cx.inlined.is_empty()
-            && let Some(group) = groups.led_by(pc)
-        {
-            self.lead(cx, group, pc + insn.slots());
-        }
         Flow::Next
     }
 }
@@ -1274,13 +1283,13 @@ impl Cx<'_> {
         Rc::clone(self.inlined.last().map_or(&self.shape, |i| &i.shape))
     }
 
-    /// Whether the access at `pc` is a member of the group whose fast version is being
-    /// filled: its bytes were tested with the group's span.
+    /// Whether the access at `pc` is the leader or a member of the group whose fast
+    /// version is being filled: its bytes were tested with the group's span.
     fn covered(&self, pc: usize) -> bool {
         let groups = self.groups;
         self.fast_version
             .and_then(|leader| groups.led_by(leader))
-            .is_some_and(|g| g.members.contains(&pc))
+            .is_some_and(|g| g.leader == pc || g.members.contains(&pc))
     }
 
     /// The block of the code at `pc`: in a fast version, the copy of a block it
