@@ -21,10 +21,13 @@
 //! with its key (and value) in the frame, skips the helper table and goes to the map
 //! through the function the helper itself ends in (`map_calls`); after a run's first
 //! lookup, a lookup in a plain hash map walks the bucket's chain in the generated code
-//! (`HashTabMap::walk`), calling the runtime only to add the value to the run's
-//! regions. The code is built on
+//! (`HashTabMap::walk`) and logs the value it found for the run's regions, which the
+//! runtime adds before it next looks at them. The code is built on
 //! first use and cached in the program ([`LoadedProgram::engine_data`]); it is freed
-//! when the program is dropped.
+//! when the program is dropped. A run is set up as the interpreter's ([`with_run`]);
+//! over plain memory, for a program without global data, the same setup waits for the
+//! code's first call into the runtime, which most runs of such programs never make
+//! (`runtime::Deferred`).
 //!
 //! ## Checked mode
 //! Until the static verifier lands, every program runs *checked*, as in the interpreter:
@@ -35,9 +38,9 @@
 //!   register-preserving trampoline built once per process, into
 //!   [`bpfvm_runtime::Regions`], which finds the region or faults exactly as the
 //!   interpreter does. Where several accesses go through one unchanged register, the
-//!   first is tested as above and then the span of all of them is tested once against
-//!   the window; only when it fits does the code continue in a copy where the others
-//!   are untested (otherwise each is tested on its own, so a fault keeps its pc);
+//!   span of all of them is tested once against the window, before the first; only
+//!   when it fits does the code continue in a copy where they are untested (otherwise
+//!   each is tested on its own, so a fault keeps its pc);
 //! - the instruction budget is counted per basic block as *fuel*: back-edges and calls
 //!   test its sign (one compare), and when it runs out the runtime checks the cancel flag
 //!   and hands out the next 65,536 instructions of the budget, or faults. So a budget or
@@ -195,8 +198,8 @@ impl Jit {
     }
 }
 
-/// One run of `prog`'s `code`: the interpreter's setup and cleanup ([`with_run`]) around
-/// the entry function. The layers from [`Engine::run`] down to the entry's call are
+/// One run of `prog`'s `code`: the interpreter's setup and cleanup ([`with_run`]), or
+/// the same deferred ([`Deferred`]), around the entry function. The layers from [`Engine::run`] down to the entry's call are
 /// inline (with [`JitRun::new`] and the window limits): each one out of line cost about
 /// ten instructions of every run, and their results copied back and forth.
 #[inline]
