@@ -1382,6 +1382,35 @@ mod tests {
         assert_eq!(r.set_stack_depth(8), Err(FaultKind::CallDepthExceeded));
     }
 
+    /// A stack whose frame 0 was zeroed before any table took it (a JIT run that
+    /// builds its regions late): what the code wrote there before is still there once a
+    /// table takes the stack, and deeper frames are zeroed when first reached.
+    #[test]
+    fn a_zeroed_stack_keeps_what_was_written_before_the_table_took_it() {
+        let mut stack = StackMemory::new();
+        let fp = stack.zero_outermost();
+        let frame0 = stack.bytes[STACK_SIZE - STACK_FRAME_SIZE..].as_mut_ptr();
+        // What code running on the stack does: writes frame 0 through its address.
+        // SAFETY: the 8 bytes below `fp` are inside frame 0, which `zero_outermost`
+        // initialized; nothing else borrows the stack here.
+        unsafe {
+            frame0
+                .cast::<u8>()
+                .add(STACK_FRAME_SIZE - 8)
+                .cast::<u64>()
+                .write_unaligned(7)
+        };
+        let mut r = Regions::new();
+        // SAFETY: frame 0 was zeroed by `zero_outermost` just above.
+        let fp0 = unsafe { r.add_zeroed_stack(&mut stack) }.expect("must succeed");
+        assert_eq!(fp0, fp);
+        assert_eq!(r.load::<u64>(fp0 - 8), Ok(7));
+        assert_eq!(r.load::<u64>(fp0 - 16), Ok(0));
+        let fp1 = r.set_stack_depth(1).expect("must succeed");
+        assert_eq!(r.load::<u64>(fp1 - 8), Ok(0));
+        assert_eq!(r.load::<u64>(fp0 - 8), Ok(7));
+    }
+
     #[test]
     fn the_first_plain_region_set_up_is_hot_before_any_access() {
         let (mut a, mut b) = ([0u8; 8], [0u8; 4]);
