@@ -18,17 +18,16 @@
 //!
 //! Why the leader and a member need no test in the fast version: the span test found
 //! `[X + lo, X + hi)` inside the plain window (writable, for stores) with `X`'s value at
-//! the leader. Fast-version code is entered only from that successful test and leaves it
-//! for any block that writes `X` or calls (those blocks are not duplicated; when the rest
-//! of the leader's block holds such an instruction, no member follows it and that block
-//! is the whole fast version), so at the leader and at a member `X` still holds that
-//! value. Regions do not move
-//! or lose permissions during a run except through calls (a ring-buffer record ends at
-//! `bpf_ringbuf_submit`), so the member's bytes, inside the tested span, are still in a
-//! plain region that allows the access, and a direct access does what the checked
-//! access's fast path or slow path would do. Only plain loads and stores take part
-//! (atomics and acquire/release keep their own aligned tests), and no access through
-//! `r10`.
+//! the leader. Fast-version code is entered only from that successful test and leaves it for
+//! any block that writes `X` or calls (those blocks are not duplicated; when the rest of
+//! the leader's block holds such an instruction, no member follows it and that block is
+//! the whole fast version), so at the leader and at a member `X` still holds that value.
+//! Regions do not move or lose permissions during a run except through calls (a
+//! ring-buffer record ends at `bpf_ringbuf_submit`), so the member's bytes, inside the
+//! tested span, are still in a plain region that allows the access, and a direct access
+//! does what the checked access's fast path or slow path would do. Only plain loads and
+//! stores take part (atomics and acquire/release keep their own aligned tests), and no
+//! access through `r10`.
 //!
 //! Invariants: groups are disjoint (an access is the leader or a member of at most one
 //! group), a block is duplicated for at most one group, and each group's span is at most

@@ -199,9 +199,10 @@ impl Jit {
 }
 
 /// One run of `prog`'s `code`: the interpreter's setup and cleanup ([`with_run`]), or
-/// the same deferred ([`Deferred`]), around the entry function. The layers from [`Engine::run`] down to the entry's call are
-/// inline (with [`JitRun::new`] and the window limits): each one out of line cost about
-/// ten instructions of every run, and their results copied back and forth.
+/// the same deferred ([`Deferred`]), around the entry function. The layers from
+/// [`Engine::run`] down to the entry's call are inline (with [`JitRun::new`] and the
+/// window limits): each one out of line cost about ten instructions of every run, and
+/// their results copied back and forth.
 #[inline]
 fn execute(
     prog: &LoadedProgram,
@@ -265,7 +266,8 @@ fn execute(
             run.ending().map_or(Ok(r0), |e| Err(Box::new(e)))
         }),
     };
-    // A panic resumes only now, after `with_run` has cleaned the run up.
+    // A panic resumes only now, after the run was cleaned up (by `with_run`, or by
+    // `Deferred`'s drop).
     let ended = outcome.map_err(|kind| Fault::at(slots, 0, kind))?;
     match ended.map_err(|e| *e) {
         Ok(r0) => Ok(r0),
