@@ -26,8 +26,8 @@
 //! block: the walk starts empty at every block leader of the function (where other paths
 //! join) and forgets a register at any other write of it, calls included (`r0`–`r5`).
 //! Every copy of the code the translator makes (a coalesced group's fast version, which
-//! starts mid-block after the leader's access) is entered only along the same straight
-//! line, so the facts hold in the copies too.
+//! starts at the group's leader, from the span test just before it) is entered only
+//! along the same straight line, so the facts hold in the copies too.
 
 use std::collections::{BTreeMap, BTreeSet};
 
