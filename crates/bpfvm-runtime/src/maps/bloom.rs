@@ -168,15 +168,12 @@ impl BloomFilterMap {
         };
         let words = (bits / 64) as usize;
         let charged = bits / 8;
-        config.memory.charge(charged)?;
-        let mut v = Vec::new();
-        if v.try_reserve_exact(words).is_err() {
-            config.memory.uncharge(charged);
-            return Err(MapError::NoMemory(format!(
-                "the allocator refused {charged} bytes of bloom filter bits"
-            )));
-        }
-        v.extend((0..words).map(|_| AtomicU64::new(0)));
+        let v = config.memory.charged_vec(
+            charged,
+            words,
+            || AtomicU64::new(0),
+            "64-bit words of bloom filter bits",
+        )?;
         Ok(BloomFilterMap {
             spec: spec.clone(),
             bits: v,

@@ -356,15 +356,9 @@ impl HashTabMap {
             )));
         }
         let n = usize::try_from(n_buckets).map_err(|_| too_big())?;
-        config.memory.charge(bucket_bytes)?;
-        let mut buckets = Vec::new();
-        if buckets.try_reserve_exact(n).is_err() {
-            config.memory.uncharge(bucket_bytes);
-            return Err(MapError::NoMemory(format!(
-                "the allocator refused {n_buckets} buckets ({bucket_bytes} bytes)"
-            )));
-        }
-        buckets.resize_with(n, Atomic::null);
+        let buckets = config
+            .memory
+            .charged_vec(bucket_bytes, n, Atomic::null, "buckets")?;
         Ok(HashTabMap {
             spec: spec.clone(),
             per_cpu,

@@ -103,16 +103,10 @@ impl MapOfMaps {
         let elem_charge = SLOT_BYTES + u64::from(spec.key_size);
         let (slots, charged) = if spec.map_type == MapType::ArrayOfMaps {
             let charged = u64::from(spec.max_entries) * SLOT_BYTES;
-            config.memory.charge(charged)?;
             let n = spec.max_entries as usize;
-            let mut v = Vec::new();
-            if v.try_reserve_exact(n).is_err() {
-                config.memory.uncharge(charged);
-                return Err(MapError::NoMemory(format!(
-                    "the allocator refused {n} map slots"
-                )));
-            }
-            v.resize(n, None);
+            let v = config
+                .memory
+                .charged_vec(charged, n, || None, "map slots")?;
             (Slots::Array(v), charged)
         } else {
             (Slots::Hash(BTreeMap::new()), 0)

@@ -201,6 +201,29 @@ impl MemoryAccountant {
     pub fn uncharge(&self, bytes: u64) {
         self.used.fetch_sub(bytes, Ordering::Relaxed);
     }
+
+    /// Charges `bytes`, then allocates `n` elements made by `fill`: a map's fixed
+    /// storage at creation. Fails with `NoMemory` when the charge passes the cap or the
+    /// allocator refuses (the charge is then credited back); `what` names the elements
+    /// in that error.
+    pub fn charged_vec<T>(
+        &self,
+        bytes: u64,
+        n: usize,
+        fill: impl FnMut() -> T,
+        what: &str,
+    ) -> Result<Vec<T>, MapError> {
+        self.charge(bytes)?;
+        let mut v = Vec::new();
+        if v.try_reserve_exact(n).is_err() {
+            self.uncharge(bytes);
+            return Err(MapError::NoMemory(format!(
+                "the allocator refused {n} {what} ({bytes} bytes)"
+            )));
+        }
+        v.resize_with(n, fill);
+        Ok(v)
+    }
 }
 
 /// How maps are built: per-CPU slot count and the memory accountant.
@@ -613,4 +636,35 @@ fn check_len(what: &str, got: usize, want: usize) -> Result<(), MapError> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A map's fixed storage: charged and filled, or refused by the cap with nothing
+    /// left charged (a charge that fails charges nothing, and no vector is made).
+    #[test]
+    fn charged_vec_charges_fills_and_refuses_past_the_cap() {
+        let m = MemoryAccountant::new(100);
+        let mut next = 0u32;
+        let v = m
+            .charged_vec(
+                64,
+                4,
+                || {
+                    next += 1;
+                    next
+                },
+                "slots",
+            )
+            .expect("fits");
+        assert_eq!(v, vec![1, 2, 3, 4]);
+        assert_eq!(m.used(), 64);
+        let e = m
+            .charged_vec(64, 4, || 0u8, "slots")
+            .expect_err("passes the cap");
+        assert!(matches!(e, MapError::NoMemory(_)), "{e:?}");
+        assert_eq!(m.used(), 64);
+    }
 }

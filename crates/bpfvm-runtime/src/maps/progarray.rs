@@ -35,16 +35,10 @@ impl ProgArrayMap {
     /// An array of `max_entries` empty slots, charged to `config`'s accountant.
     pub fn new(spec: &MapSpec, config: &MapConfig) -> Result<ProgArrayMap, MapError> {
         let charged = u64::from(spec.max_entries) * SLOT_BYTES;
-        config.memory.charge(charged)?;
         let n = spec.max_entries as usize;
-        let mut slots = Vec::new();
-        if slots.try_reserve_exact(n).is_err() {
-            config.memory.uncharge(charged);
-            return Err(MapError::NoMemory(format!(
-                "the allocator refused {n} program slots"
-            )));
-        }
-        slots.resize(n, None);
+        let slots = config
+            .memory
+            .charged_vec(charged, n, || None, "program slots")?;
         Ok(ProgArrayMap {
             spec: spec.clone(),
             slots: RwLock::new(slots),

@@ -61,15 +61,9 @@ impl QueueStackMap {
         let size = u32::try_from(size)
             .map_err(|_| MapError::TooBig(format!("{} map: too many entries", spec.map_type)))?;
         let charged = bytes as u64;
-        config.memory.charge(charged)?;
-        let mut elems = Vec::new();
-        if elems.try_reserve_exact(bytes).is_err() {
-            config.memory.uncharge(charged);
-            return Err(MapError::NoMemory(format!(
-                "the allocator refused {bytes} bytes"
-            )));
-        }
-        elems.resize(bytes, 0);
+        let elems = config
+            .memory
+            .charged_vec(charged, bytes, || 0u8, "bytes of slots")?;
         Ok(QueueStackMap {
             spec: spec.clone(),
             stack: spec.map_type == MapType::Stack,
