@@ -330,8 +330,7 @@ impl JitRun {
         // (`Deferred::zero_stack`).
         let added = unsafe { regions.add_zeroed_stack(stack) };
         let result = added.map_err(FaultKind::from).and_then(|_| {
-            ctx.install(prog.program_type(), regions, ctx_bytes)?;
-            regions.add_direct_values(prog).map_err(FaultKind::from)
+            bpfvm_runtime::set_up_after_stack(state, regions, prog, ctx, ctx_bytes).map(drop)
         });
         self.regions = std::ptr::from_mut(regions);
         self.state = std::ptr::from_mut(state);

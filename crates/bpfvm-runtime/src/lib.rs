@@ -16,7 +16,9 @@
 //! - [`Fault`] / [`FaultKind`]: every way a run can end abnormally, with the pc.
 //! - [`with_run`]: a run's setup and cleanup (epoch pin, [`RunState`], stack, context,
 //!   global data; spin locks and pending records afterwards), written once so that every
-//!   engine runs a program over the same memory.
+//!   engine runs a program over the same memory; [`set_up_after_stack`] and [`end_run`]
+//!   are its parts, for an engine that builds the same setup later (the JIT, at its
+//!   code's first call into the runtime).
 //! - [`Regions`]: the memory a run may touch (stack frames, the memory buffer, the
 //!   context with its field rules, the packet, map values) and the checked loads, stores
 //!   and atomics on it; [`StackMemory`] is the 8 × 512-byte frame stack; [`Context`] is
@@ -79,7 +81,8 @@ pub use memory::{
 };
 pub use program::{EngineData, LoadError, LoadErrorKind, LoadedProgram, ProgramType};
 pub use run::{
-    CallbackRequest, MAX_TAIL_CALLS, Pending, RunSetup, RunState, end_run, map_handle, with_run,
+    CallbackRequest, MAX_TAIL_CALLS, Pending, RunSetup, RunState, end_run, map_handle,
+    set_up_after_stack, with_run,
 };
 
 /// The `may_goto` budget of each function invocation (the kernel's `BPF_MAX_LOOPS`,

@@ -370,13 +370,11 @@ pub fn with_run<R>(
     body: impl for<'r, 'a> FnOnce(RunSetup<'r, 'a>) -> R,
 ) -> Result<R, FaultKind> {
     let mut state = RunState::new(prog, opts.cpu, opts.environment());
-    state.pin_for_globals(prog);
     let mut stack = crate::StackMemory::new();
     let mut ctx_bytes = [0u8; 24];
     let mut regions = Regions::new();
     let fp = regions.add_stack(&mut stack).map_err(FaultKind::from)?;
-    let installed = ctx.install(prog.program_type(), &mut regions, &mut ctx_bytes)?;
-    regions.add_direct_values(prog).map_err(FaultKind::from)?;
+    let installed = set_up_after_stack(&state, &mut regions, prog, ctx, &mut ctx_bytes)?;
     let result = body(RunSetup {
         regions: &mut regions,
         state: &mut state,
@@ -388,6 +386,24 @@ pub fn with_run<R>(
     });
     end_run(state, regions, installed.bounds);
     Ok(result)
+}
+
+/// The part of a run's setup that follows its stack, in [`with_run`] and in an engine
+/// that builds the same setup later (the JIT, at its code's first call into the
+/// runtime), so that both come out the same: pins the epoch if `prog` has global data,
+/// installs the context ([`crate::Context::install`]), then adds the global data.
+#[inline]
+pub fn set_up_after_stack<'a>(
+    state: &RunState<'a>,
+    regions: &mut Regions<'a>,
+    prog: &'a LoadedProgram,
+    ctx: &'a mut crate::Context<'_>,
+    ctx_bytes: &'a mut [u8; 24],
+) -> Result<crate::InstalledContext<'a>, FaultKind> {
+    state.pin_for_globals(prog);
+    let installed = ctx.install(prog.program_type(), regions, ctx_bytes)?;
+    regions.add_direct_values(prog).map_err(FaultKind::from)?;
+    Ok(installed)
 }
 
 /// What [`with_run`] does after the program stopped, for an engine that set up the run
