@@ -270,6 +270,14 @@ impl Groups {
     pub(crate) fn led_by(&self, pc: usize) -> Option<&Group> {
         self.by_leader.get(&pc)
     }
+
+    /// The distinct spans tested (`hi - lo` bytes, and whether for stores).
+    pub(crate) fn spans(&self) -> BTreeSet<(u64, bool)> {
+        self.by_leader
+            .values()
+            .map(|g| ((g.hi - g.lo) as u64, g.store))
+            .collect()
+    }
 }
 
 /// The instructions of the block led by `leader` (it must be reachable), if there are at

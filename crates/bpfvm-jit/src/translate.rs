@@ -27,7 +27,10 @@
 //! finds it: the whole span is tested once, before the first access, and a second copy
 //! of the code from there (the *fast version*) makes them all without a test. The
 //! accesses of such groups read the window's bounds from the run record at their tests
-//! instead: tested once per group, they are not worth registers held across a loop.
+//! instead (they run only when the span test failed); the span test compares with a
+//! limit per span, a variable too, so it is one subtract and one compare as well. The
+//! slow paths read the frame pointer and depth from a stack slot, which leaves their
+//! registers free in loops that do not use them.
 //!
 //! Calls: a function only direct calls reach takes the internal convention (the run, the
 //! caller's `fp` and depth, the fuel and the argument registers it reads; `r0` and the
@@ -51,7 +54,7 @@ use bpfvm_runtime::{
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
     AbiParam, AtomicRmwOp, Block, BlockArg, FuncRef, Function, InstBuilder, MemFlagsData, SigRef,
-    Signature, Type, Value, types,
+    Signature, StackSlot, StackSlotData, StackSlotKind, Type, Value, types,
 };
 use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
@@ -356,13 +359,18 @@ impl<'p> FunctionTranslator<'p> {
         let remaining = b.declare_var(I64);
         let may_goto = b.declare_var(I64);
         // The window's base and the limits this function's accesses test one by one,
-        // kept in variables (registers, mostly). A group's accesses (`coalesce`) and its
-        // span test read them from the run record instead: tested once per group, they
-        // are not worth registers held across a whole loop.
+        // kept in variables (registers, mostly). A group's accesses (`coalesce`) in the
+        // ordinary code read theirs from the run record instead (they run when the span
+        // test failed, rarely); the span tests use the base and a limit per span.
         let used = self.window_uses(&shape.reachable, &groups);
+        let spans: BTreeMap<(u64, bool), Variable> = groups
+            .spans()
+            .into_iter()
+            .map(|span| (span, b.declare_var(I64)))
+            .collect();
         let fast: [Option<Variable>; 9] = std::array::from_fn(|i| {
             let needed = if i == 0 {
-                used.iter().any(|&u| u)
+                used.iter().any(|&u| u) || !spans.is_empty()
             } else {
                 used[i - 1]
             };
@@ -408,20 +416,27 @@ impl<'p> FunctionTranslator<'p> {
             .collect();
         let unwind = b.create_block();
 
-        let stack_lo = b.ins().iadd_imm_s(fp, -(STACK_FRAME_SIZE as i64));
-        let frames = b.ins().iadd_imm_s(depth, 1);
-        let stack_len = b.ins().imul_imm_s(frames, STACK_FRAME_SIZE as i64);
+        // The frame pointer and depth, for the slow paths of checked accesses: they read
+        // them from a stack slot, so that the registers are free where hot code does not
+        // use them (a parser's loop, which reaches the stack only through `r10`, if at all).
+        let frame_slot = (used.iter().any(|&u| u) || !spans.is_empty()).then(|| {
+            let slot =
+                b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 16, 3));
+            b.ins().stack_store(I64, fp, slot, 0);
+            b.ins().stack_store(I64, depth, slot, 8);
+            slot
+        });
         let mut cx = Cx {
             b,
             run,
             fp,
-            stack_lo,
-            stack_len,
+            frame_slot,
             depth,
             regs,
             remaining,
             may_goto,
             fast,
+            spans,
             blocks,
             unwind,
             out_of_range: BTreeMap::new(),
@@ -712,23 +727,18 @@ impl<'p> FunctionTranslator<'p> {
     fn lead(&self, cx: &mut Cx<'_>, group: &Group) {
         let base = cx.reg(group.base);
         let first = cx.b.ins().iadd_imm_s(base, group.lo);
-        let (wbase, len) = cx.window(1, group.store);
-        // Both ends inside the (contiguous) window: the span is. `rel` below `len` cannot
-        // overflow when `hi - lo - 1` is added (a window is far below 2^63 bytes).
-        // (Cranelift lays out a branch's second target after it: the fast version.)
+        let (wbase, limit) = cx.span_window((group.hi - group.lo) as u64, group.store);
+        // `first - wbase < limit` puts the span's last byte inside the window, and its
+        // first (below the window, `rel` wraps far above any limit); the window is
+        // contiguous. (Cranelift lays out a branch's second target after it: the fast
+        // version.)
         let rel = cx.b.ins().isub(first, wbase);
-        let first_out = cx.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, rel, len);
-        let last_test = cx.b.create_block();
+        let out =
+            cx.b.ins()
+                .icmp(IntCC::UnsignedGreaterThanOrEqual, rel, limit);
         let fast = cx.b.create_block();
         let ordinary = cx.b.create_block();
-        cx.b.ins().brif(first_out, ordinary, &[], last_test, &[]);
-        cx.b.seal_block(last_test);
-        cx.b.switch_to_block(last_test);
-        let last = cx.b.ins().iadd_imm_s(rel, group.hi - group.lo - 1);
-        let last_out =
-            cx.b.ins()
-                .icmp(IntCC::UnsignedGreaterThanOrEqual, last, len);
-        cx.b.ins().brif(last_out, ordinary, &[], fast, &[]);
+        cx.b.ins().brif(out, ordinary, &[], fast, &[]);
         cx.b.seal_block(fast);
         cx.b.seal_block(ordinary);
 
@@ -1210,9 +1220,9 @@ struct Cx<'f> {
     b: FunctionBuilder<'f>,
     run: Value,
     fp: Value,
-    /// The reachable stack: its lowest address (the current frame's bottom) and length.
-    stack_lo: Value,
-    stack_len: Value,
+    /// Where the slow paths of checked accesses read `fp` and `depth` (at 0 and 8), if
+    /// the function has such accesses.
+    frame_slot: Option<StackSlot>,
     depth: Value,
     regs: [Variable; 10],
     remaining: Variable,
@@ -1220,6 +1230,10 @@ struct Cx<'f> {
     /// Fast-path window: the base, then the limits (as `JitRun::fast_limits`), for those
     /// the function uses.
     fast: [Option<Variable>; 9],
+    /// For each group span (`hi - lo` bytes, stores or loads), one past the last offset
+    /// from the window's base where the whole span fits (0 when it fits nowhere): a
+    /// group's test is then one compare, as an access's.
+    spans: BTreeMap<(u64, bool), Variable>,
     blocks: BTreeMap<usize, Block>,
     unwind: Block,
     out_of_range: BTreeMap<usize, Block>,
@@ -1388,6 +1402,21 @@ impl Cx<'_> {
             let v = self.field_load(field);
             self.b.def_var(var, v);
         }
+        let spans: Vec<((u64, bool), Variable)> =
+            self.spans.iter().map(|(&k, &v)| (k, v)).collect();
+        for ((span, store), var) in spans {
+            // The 1-byte limit is the window's length (0 when the kind is not allowed);
+            // the span fits below `len - (span - 1)`, and nowhere when that is negative.
+            let index = limit_index(1, store);
+            let len = match self.fast[1 + index] {
+                Some(limit) => self.b.use_var(limit),
+                None => self.field_load(off.fast_limits + 8 * index as i32),
+            };
+            let tail = self.iconst(span as i64 - 1);
+            let at_least = self.b.ins().umax(len, tail);
+            let limit = self.b.ins().isub(at_least, tail);
+            self.b.def_var(var, limit);
+        }
     }
 
     /// The window's base and its limit for `(size, store)` accesses: from the variables
@@ -1402,6 +1431,14 @@ impl Cx<'_> {
                 (base, limit)
             }
         }
+    }
+
+    /// The window's base and the limit of a group's span (`Cx::spans`).
+    fn span_window(&mut self, span: u64, store: bool) -> (Value, Value) {
+        let (Some(base), Some(&limit)) = (self.fast[0], self.spans.get(&(span, store))) else {
+            unreachable!("every group's span has its variables")
+        };
+        (self.b.use_var(base), self.b.use_var(limit))
     }
 
     /// Calls a shim directly; its result, or 0 for shims without one.
@@ -1722,8 +1759,23 @@ impl Cx<'_> {
     /// writable): the second inline test, for pointers into the stack that are not
     /// `r10`-relative (a stack buffer walked through a register).
     fn in_stack(&mut self, addr: Value, size: u64, aligned: bool) -> Value {
-        let limit = self.b.ins().iadd_imm_s(self.stack_len, 1 - size as i64);
-        self.range_test(addr, self.stack_lo, limit, size, aligned)
+        let (fp, depth) = self.cold_frame();
+        let stack_lo = self.b.ins().iadd_imm_s(fp, -(STACK_FRAME_SIZE as i64));
+        let frames = self.b.ins().iadd_imm_s(depth, 1);
+        let stack_len = self.b.ins().imul_imm_s(frames, STACK_FRAME_SIZE as i64);
+        let limit = self.b.ins().iadd_imm_s(stack_len, 1 - size as i64);
+        self.range_test(addr, stack_lo, limit, size, aligned)
+    }
+
+    /// `fp` and `depth` for a checked access's slow path (`Cx::frame_slot`).
+    fn cold_frame(&mut self) -> (Value, Value) {
+        match self.frame_slot {
+            Some(slot) => (
+                self.b.ins().stack_load(I64, I64, slot, 0),
+                self.b.ins().stack_load(I64, I64, slot, 8),
+            ),
+            None => (self.fp, self.depth),
+        }
     }
 
     /// `addr..addr+size` inside the shared window and naturally aligned (map values are
@@ -1856,7 +1908,8 @@ impl Cx<'_> {
             |cx| {
                 let size = cx.iconst(bytes as i64);
                 let pc = cx.iconst(pc as i64);
-                cx.memory_shim(shim, &[addr, size, cx.depth, pc])
+                let (_, depth) = cx.cold_frame();
+                cx.memory_shim(shim, &[addr, size, depth, pc])
             },
         )
     }
@@ -1928,7 +1981,8 @@ impl Cx<'_> {
             |cx| {
                 let size = cx.iconst(bytes as i64);
                 let pc = cx.iconst(pc as i64);
-                cx.memory_shim(shim, &[addr, size, value, cx.depth, pc])
+                let (_, depth) = cx.cold_frame();
+                cx.memory_shim(shim, &[addr, size, value, depth, pc])
             },
         );
     }
@@ -1986,7 +2040,8 @@ impl Cx<'_> {
             |cx| {
                 let code = cx.iconst(i64::from(op.imm()) | wide);
                 let pc = cx.iconst(pc as i64);
-                cx.memory_shim(Shim::Atomic, &[addr, code, value, expected, cx.depth, pc])
+                let (_, depth) = cx.cold_frame();
+                cx.memory_shim(Shim::Atomic, &[addr, code, value, expected, depth, pc])
             },
         );
         match op {
