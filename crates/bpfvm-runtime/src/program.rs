@@ -1,7 +1,7 @@
 //! A program ready to run: validated bytecode, its program type, its helpers, and the
 //! engines' per-program caches.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::fmt;
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
@@ -301,6 +301,7 @@ impl LoadedProgram {
     /// kept for the program's lifetime (concurrent first uses may each run `init`; one
     /// result is kept). When the cache's few slots are all taken by other types, the
     /// value is built afresh by `init` and returned owned.
+    #[inline]
     pub fn engine_data<T: Any + Send + Sync>(
         &self,
         init: impl Fn(&LoadedProgram) -> T,
@@ -384,17 +385,27 @@ fn check_resolvable(program: &Program, helpers: &HelperRegistry) -> Result<(), L
 const CACHE_SLOTS: usize = 4;
 
 /// Per-program data of the engines, one slot per type.
+///
+/// Each slot keeps its value's `TypeId` beside it, so that finding an engine's data, which
+/// every run does, is a compare inline rather than `downcast_ref`'s call through the
+/// value's vtable.
 #[derive(Default)]
 struct EngineCache {
-    slots: [OnceLock<Box<dyn Any + Send + Sync>>; CACHE_SLOTS],
+    slots: [OnceLock<(TypeId, Box<dyn Any + Send + Sync>)>; CACHE_SLOTS],
 }
 
 impl EngineCache {
+    #[inline]
     fn get_or_init<T: Any + Send + Sync>(&self, init: impl Fn() -> T) -> EngineData<'_, T> {
+        let id = TypeId::of::<T>();
         for slot in &self.slots {
-            let value = slot.get_or_init(|| Box::new(init()));
-            if let Some(t) = value.downcast_ref::<T>() {
-                return EngineData::Cached(t);
+            let (slot_id, value) = slot.get_or_init(|| (id, Box::new(init())));
+            if *slot_id == id {
+                let value: *const (dyn Any + Send + Sync) = &**value;
+                // SAFETY: the slot's id is `T`'s, and a slot's id and value are set
+                // together, once, the value a `Box<T>` (the closure above): `value`
+                // points to a live `T`, borrowed from `self` as the result is.
+                return EngineData::Cached(unsafe { &*value.cast::<T>() });
             }
         }
         EngineData::Owned(init())
