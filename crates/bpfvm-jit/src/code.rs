@@ -150,6 +150,9 @@ pub struct CompiledProgram {
     lengths: Vec<usize>,
     /// The constant-blinding key (0: not blinded).
     blind_key: u64,
+    /// Whether the program names `r10` anywhere (`CallRegs::names_fp`): a run zeroes
+    /// frame 0 before the code starts only then.
+    names_fp: bool,
     dumps: Vec<FunctionDump>,
     _memory: Mutex<CodeMemory>,
 }
@@ -250,9 +253,15 @@ impl CompiledProgram {
             functions,
             lengths,
             blind_key,
+            names_fp: call_regs.names_fp,
             dumps,
             _memory: Mutex::new(CodeMemory(Some(module))),
         })
+    }
+
+    /// Whether the program names `r10` (so its code may reach frame 0 directly).
+    pub(crate) fn names_fp(&self) -> bool {
+        self.names_fp
     }
 
     /// The function starting at `pc`, if one does.

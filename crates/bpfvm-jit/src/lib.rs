@@ -222,7 +222,7 @@ fn execute(
         // code's first call into the runtime (`Deferred`), which most runs never make.
         Context::Memory(mem) if !prog.has_direct_values() => {
             let mut deferred = Deferred::new(prog, opts, mem);
-            let fp = deferred.zero_stack();
+            let fp = deferred.zero_stack(code.names_fp());
             let windows = deferred.windows();
             let (r1, r2) = (windows.fast.0, mem.len() as u64);
             let mut run = JitRun::new(

@@ -59,6 +59,10 @@ pub(crate) struct CallRegs {
     /// Whether callbacks (or `callx`) are possible: helper calls then hand over and take
     /// back the registers as a local call with everything live.
     pub callbacks: bool,
+    /// Whether any instruction of the program names `r10`. When none does, no code of the
+    /// program can reach the stack but through the runtime (an address it makes up), so
+    /// frame 0 need not be zeroed before the runtime builds the run's regions.
+    pub names_fp: bool,
 }
 
 impl CallRegs {
@@ -74,6 +78,7 @@ impl CallRegs {
                     }
             )
         });
+        let names_fp = program.iter().any(|(_, insn)| names_fp(insn));
         let full = (CALLEE_VISIBLE | ARGS, ARGS);
         let mut functions: BTreeMap<usize, (RegSet, RegSet)> = entries
             .iter()
@@ -83,6 +88,7 @@ impl CallRegs {
             return CallRegs {
                 functions,
                 callbacks,
+                names_fp,
             };
         }
         let bodies: Vec<(usize, Body)> = entries
@@ -119,6 +125,7 @@ impl CallRegs {
         CallRegs {
             functions,
             callbacks,
+            names_fp,
         }
     }
 
@@ -247,6 +254,29 @@ impl Body {
             .flatten()
             .map(|t| live.get(t).copied().unwrap_or(0))
             .fold(0, |a, b| a | b)
+    }
+}
+
+/// Whether `insn` names `r10` (reads it: no validated program writes it).
+pub(crate) fn names_fp(insn: Insn) -> bool {
+    let fp = |r: Reg| r == Reg::R10;
+    let fp_src = |s: Source| s == Source::Reg(Reg::R10);
+    match insn {
+        Insn::Alu { dst, src, .. } | Insn::Store { dst, src, .. } | Insn::Jmp { dst, src, .. } => {
+            fp(dst) || fp_src(src)
+        }
+        Insn::Neg { dst, .. } | Insn::Endian { dst, .. } | Insn::LdDw { dst, .. } => fp(dst),
+        Insn::Load { dst, src, .. }
+        | Insn::Atomic { dst, src, .. }
+        | Insn::LoadAcquire { dst, src, .. }
+        | Insn::StoreRelease { dst, src, .. } => fp(dst) || fp(src),
+        Insn::LdInd { src, .. } => fp(src),
+        Insn::Callx { reg } => fp(reg),
+        Insn::LdAbs { .. }
+        | Insn::Ja { .. }
+        | Insn::Call { .. }
+        | Insn::Exit
+        | Insn::MayGoto { .. } => false,
     }
 }
 
@@ -426,5 +456,30 @@ mod tests {
         assert_eq!(c.inputs(4), CALLEE_VISIBLE);
         assert_eq!(c.outputs(4), ARGS);
         assert!(!c.internal(4));
+    }
+
+    #[test]
+    fn a_program_names_r10_through_any_operand_of_any_function() {
+        // Without r10 anywhere (r1 is the only pointer), and then with r10 in one place
+        // each: as an ALU source, a jump operand, a load's base, a store's base, an
+        // atomic's base, and in a callee only.
+        let body = "r2 = *(u8 *)(r1 + 0)
+                    call f
+                    exit
+                    f: r0 = 1
+                    exit";
+        assert!(!analyse(body).0.names_fp);
+        for with_fp in [
+            "r3 = r10",
+            "if r10 > r1 goto +0",
+            "r3 = *(u64 *)(r10 - 8)",
+            "*(u64 *)(r10 - 8) = r1",
+            "lock *(u64 *)(r10 - 8) += r1",
+        ] {
+            let src = format!("{with_fp}\n{body}");
+            assert!(analyse(&src).0.names_fp, "{with_fp}");
+        }
+        let in_callee = body.replace("f: r0 = 1", "f: r0 = r10");
+        assert!(analyse(&in_callee).0.names_fp);
     }
 }

@@ -109,8 +109,10 @@ pub(crate) struct JitRun {
     pub remaining: i64,
     /// The cancel flag polled when the fuel runs out.
     pub cancel: *const AtomicBool,
-    /// Frames `0..frames_ready` are zeroed: a local call to a deeper frame asks the
-    /// runtime first ([`jit_enter`]); other calls compute the frame pointer inline.
+    /// Frames `0..frames_ready` are zeroed (frame 0 of a program that never names `r10`:
+    /// once the runtime builds the regions, before any code can reach it): a local call
+    /// to a deeper frame asks the runtime first ([`jit_enter`]); other calls compute the
+    /// frame pointer inline.
     pub frames_ready: u64,
     /// [`STATUS_OK`], [`STATUS_UNWIND`] or [`STATUS_TAIL_RETURN`].
     pub status: u64,
@@ -287,8 +289,8 @@ impl JitRun {
 
     /// Builds the regions and the state of a run that started without them
     /// ([`Deferred`]), as `with_run` would have at its start: its stack (whose frame 0
-    /// was zeroed then, and which the code may have written since), its memory, no
-    /// global data. Every shim does this first ([`guarded_with`]), so that the others
+    /// was zeroed then, and which the code may have written since, or for a program
+    /// that never names `r10`, zeroed now), its memory, no global data. Every shim does this first ([`guarded_with`]), so that the others
     /// find them built.
     #[cold]
     #[inline(never)]
@@ -326,9 +328,15 @@ impl JitRun {
             )
         };
         let (regions, state) = (&mut built.regions, &mut built.state);
-        // SAFETY: the runner zeroed frame 0 with `zero_outermost` before the run
-        // (`Deferred::zero_stack`).
-        let added = unsafe { regions.add_zeroed_stack(stack) };
+        let added = if d.stack_zeroed {
+            // SAFETY: the runner zeroed frame 0 with `zero_outermost` before the run
+            // (`Deferred::zero_stack`).
+            unsafe { regions.add_zeroed_stack(stack) }
+        } else {
+            // The program never names `r10`: nothing has touched the stack (the code's
+            // stack test is left out: `translate`), and it is zeroed now.
+            regions.add_stack(stack)
+        };
         let result = added.map_err(FaultKind::from).and_then(|_| {
             bpfvm_runtime::set_up_after_stack(state, regions, prog, ctx, ctx_bytes).map(drop)
         });
@@ -518,7 +526,8 @@ impl Windows {
 /// The setup of a run whose context is plain memory and whose program has no global
 /// data, deferred until the code first calls the runtime (most runs of such programs
 /// never do): until then the code needs only its stack, whose frame 0 is zeroed before
-/// it starts, and the window over the memory, the first plain region `with_run` would
+/// it starts if the program names `r10` (otherwise when the regions are built: no code
+/// reaches the stack before), and the window over the memory, the first plain region `with_run` would
 /// add (so its first window too). The runner keeps it on its stack; the first shim call
 /// builds the regions and the state in it ([`JitRun::build_parts`]), as `with_run`
 /// would have at the start, and dropping it ends them as `with_run` does.
@@ -530,6 +539,8 @@ pub(crate) struct Deferred {
     len: usize,
     /// Whether `built` was written.
     is_built: bool,
+    /// Whether frame 0 was zeroed before the run ([`Deferred::zero_stack`]).
+    stack_zeroed: bool,
     stack: bpfvm_runtime::StackMemory,
     /// Written once, by the first shim call. (Nothing of it is written before: a
     /// compiler may turn an uninitialized field next to one it zeroes into a larger
@@ -560,17 +571,25 @@ impl Deferred {
             mem: mem.as_mut_ptr(),
             len: mem.len(),
             is_built: false,
+            stack_zeroed: false,
             stack: bpfvm_runtime::StackMemory::new(),
             built: MaybeUninit::uninit(),
         }
     }
 
-    /// Zeroes frame 0 of the stack, as `with_run` does at the start; returns `r10` of
-    /// frame 0. (The setup must not move afterwards: the code and the regions point
-    /// into it.)
+    /// Zeroes frame 0 of the stack, as `with_run` does at the start, when the code may
+    /// reach it directly (`names_fp`: the program names `r10`); returns `r10` of frame 0.
+    /// Otherwise the frame is zeroed when the regions are built, before anything can
+    /// read it. (The setup must not move afterwards: the code and the regions point into
+    /// it.)
     #[inline(always)]
-    pub(crate) fn zero_stack(&mut self) -> u64 {
-        self.stack.zero_outermost()
+    pub(crate) fn zero_stack(&mut self, names_fp: bool) -> u64 {
+        self.stack_zeroed = names_fp;
+        if names_fp {
+            self.stack.zero_outermost()
+        } else {
+            self.stack.outermost_fp()
+        }
     }
 
     /// The windows of the run's start: the memory is the first plain region (when not

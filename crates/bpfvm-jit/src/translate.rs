@@ -1814,10 +1814,17 @@ impl Cx<'_> {
         }
         self.b.seal_block(stack_block);
         self.b.switch_to_block(stack_block);
-        let in_stack = self.in_stack(addr, size, aligned);
-        self.b
-            .ins()
-            .brif(in_stack, fast_block, &[], shared_test, &[]);
+        if self.calls.names_fp {
+            let in_stack = self.in_stack(addr, size, aligned);
+            self.b
+                .ins()
+                .brif(in_stack, fast_block, &[], shared_test, &[]);
+        } else {
+            // A program that never names `r10` has no pointer into the stack, and its
+            // frame 0 is zeroed only when the runtime builds the regions: an address
+            // there goes to the runtime, as any other outside the windows.
+            self.b.ins().jump(shared_test, &[]);
+        }
         self.b.seal_block(fast_block);
         self.b.seal_block(shared_test);
         self.b.switch_to_block(shared_test);

@@ -152,6 +152,13 @@ impl StackMemory {
     pub fn zero_outermost(&mut self) -> u64 {
         let frame = &mut self.bytes[STACK_SIZE - STACK_FRAME_SIZE..];
         frame.fill(MaybeUninit::new(0));
+        self.outermost_fp()
+    }
+
+    /// Frame 0's frame pointer (one past the stack's highest byte), where
+    /// [`Regions::add_stack`] will put it; nothing is written.
+    #[inline]
+    pub fn outermost_fp(&self) -> u64 {
         (self.bytes.as_ptr().addr() + STACK_SIZE) as u64
     }
 }
