@@ -234,6 +234,7 @@ fn execute(
                 cancel,
                 r1,
                 r2,
+                fp,
             );
             // SAFETY: as below, with `deferred` for the regions and the state, in place
             // and otherwise untouched until the call returns.
@@ -253,6 +254,7 @@ fn execute(
                 cancel,
                 setup.packet_addr,
                 setup.packet_len,
+                setup.fp,
             );
             // SAFETY: `entry` is the finalized entry function of `code`, which `prog`'s
             // engine data (or this caller) keeps alive for the call; `run` points to the
@@ -461,6 +463,40 @@ mod tests {
         );
         assert_eq!(interp, Ok(9));
         assert_eq!(jit, Ok(9));
+    }
+
+    #[test]
+    fn a_returned_callees_frame_is_out_of_reach_of_its_caller() {
+        // f hands back a pointer into its own frame (frame 1) after writing 7 there
+        // through it; once f has returned, the caller's load through that pointer is
+        // outside every region (the stack reaches frame 0 only): a fault at pc 2, on
+        // both engines. The caller's slow path must test against its own depth, not
+        // the depth f left behind.
+        let (interp, jit) = both(
+            "r1 = 0
+             call f
+             r0 = *(u64 *)(r0 + 0)
+             exit
+             f: r0 = r10
+             r0 += -8
+             r2 = 7
+             *(u64 *)(r0 + 0) = r2
+             exit",
+        );
+        // (The address differs: each engine has its own stack.)
+        for f in [interp.expect_err("the interpreter faults"), fault(jit)] {
+            assert!(
+                matches!(
+                    f.kind,
+                    FaultKind::OutOfBounds {
+                        size: 8,
+                        write: false,
+                        ..
+                    }
+                ) && f.pc == 2,
+                "{f:?}"
+            );
+        }
     }
 
     #[test]

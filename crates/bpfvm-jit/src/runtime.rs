@@ -138,6 +138,13 @@ pub(crate) struct JitRun {
     /// How many entries of [`JitRun::values`] the code has logged since the runtime last
     /// took them in.
     pub values_len: u64,
+    /// The call depth of the function running now, for the slow paths of its checked
+    /// accesses: a function with such accesses writes it at its entry and again after
+    /// each call (which may have run others); other functions leave it.
+    pub depth_now: u64,
+    /// Frame 0's frame pointer (`r10` of the outermost function): frame `d`'s is
+    /// `stack_top - 512 * d`.
+    pub stack_top: u64,
 
     // Rust side only.
     /// The run's memory; null until the first shim call of a run whose setup was
@@ -193,6 +200,8 @@ pub(crate) struct Offsets {
     pub walk_ready: i32,
     pub values_len: i32,
     pub values: i32,
+    pub depth_now: i32,
+    pub stack_top: i32,
 }
 
 impl JitRun {
@@ -212,9 +221,12 @@ impl JitRun {
         walk_ready: std::mem::offset_of!(JitRun, walk_ready) as i32,
         values_len: std::mem::offset_of!(JitRun, values_len) as i32,
         values: std::mem::offset_of!(JitRun, values) as i32,
+        depth_now: std::mem::offset_of!(JitRun, depth_now) as i32,
+        stack_top: std::mem::offset_of!(JitRun, stack_top) as i32,
     };
 
-    /// A run over `parts` of `prog`, whose code is `code`, starting with `windows`.
+    /// A run over `parts` of `prog`, whose code is `code`, starting with `windows`, with
+    /// frame 0's frame pointer `stack_top`.
     ///
     /// The pointers must stay valid, and be used by nothing else, until the run's entry
     /// function has returned (the runner keeps them borrowed for that long).
@@ -229,6 +241,7 @@ impl JitRun {
         cancel: Option<&AtomicBool>,
         packet_addr: u64,
         packet_len: u64,
+        stack_top: u64,
     ) -> JitRun {
         let (total, budget) = match budget {
             Some(b) => (b, b),
@@ -257,6 +270,8 @@ impl JitRun {
             blind_key: code.blind_key(),
             walk_ready: 0,
             values_len: 0,
+            depth_now: 0,
+            stack_top,
             regions: parts.regions,
             state: parts.state,
             deferred: parts.deferred,

@@ -54,7 +54,7 @@ use bpfvm_runtime::{
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
     AbiParam, AtomicRmwOp, Block, BlockArg, FuncRef, Function, InstBuilder, MemFlagsData, SigRef,
-    Signature, StackSlot, StackSlotData, StackSlotKind, Type, Value, types,
+    Signature, Type, Value, types,
 };
 use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
@@ -416,21 +416,20 @@ impl<'p> FunctionTranslator<'p> {
             .collect();
         let unwind = b.create_block();
 
-        // The frame pointer and depth, for the slow paths of checked accesses: they read
-        // them from a stack slot, so that the registers are free where hot code does not
-        // use them (a parser's loop, which reaches the stack only through `r10`, if at all).
-        let frame_slot = (used.iter().any(|&u| u) || !spans.is_empty()).then(|| {
-            let slot =
-                b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 16, 3));
-            b.ins().stack_store(I64, fp, slot, 0);
-            b.ins().stack_store(I64, depth, slot, 8);
-            slot
-        });
+        // The slow paths of checked accesses read the function's depth (and from it the
+        // frame pointer) from the run record, so that neither holds a register in code
+        // that does not use it (a parser's loop, which reaches the stack only through
+        // `r10`, if at all): a function with such accesses writes it here and after each
+        // call.
+        let tracks_depth = used.iter().any(|&u| u) || !spans.is_empty();
+        if tracks_depth {
+            b.ins().store(trusted, depth, run, off.depth_now);
+        }
         let mut cx = Cx {
             b,
             run,
             fp,
-            frame_slot,
+            tracks_depth,
             depth,
             regs,
             remaining,
@@ -1220,9 +1219,9 @@ struct Cx<'f> {
     b: FunctionBuilder<'f>,
     run: Value,
     fp: Value,
-    /// Where the slow paths of checked accesses read `fp` and `depth` (at 0 and 8), if
-    /// the function has such accesses.
-    frame_slot: Option<StackSlot>,
+    /// Whether the function keeps `JitRun::depth_now` (it has checked accesses, whose
+    /// slow paths read it).
+    tracks_depth: bool,
     depth: Value,
     regs: [Variable; 10],
     remaining: Variable,
@@ -1767,15 +1766,25 @@ impl Cx<'_> {
         self.range_test(addr, stack_lo, limit, size, aligned)
     }
 
-    /// `fp` and `depth` for a checked access's slow path (`Cx::frame_slot`).
-    fn cold_frame(&mut self) -> (Value, Value) {
-        match self.frame_slot {
-            Some(slot) => (
-                self.b.ins().stack_load(I64, I64, slot, 0),
-                self.b.ins().stack_load(I64, I64, slot, 8),
-            ),
-            None => (self.fp, self.depth),
+    /// `depth` for a checked access's slow path, from the run record
+    /// (`Cx::tracks_depth`).
+    fn cold_depth(&mut self) -> Value {
+        if self.tracks_depth {
+            self.field_load(JitRun::OFFSETS.depth_now)
+        } else {
+            self.depth
         }
+    }
+
+    /// `fp` and `depth` for a checked access's slow path, from the run record.
+    fn cold_frame(&mut self) -> (Value, Value) {
+        if !self.tracks_depth {
+            return (self.fp, self.depth);
+        }
+        let depth = self.cold_depth();
+        let top = self.field_load(JitRun::OFFSETS.stack_top);
+        let below = self.b.ins().imul_imm_s(depth, STACK_FRAME_SIZE as i64);
+        (self.b.ins().isub(top, below), depth)
     }
 
     /// `addr..addr+size` inside the shared window and naturally aligned (map values are
@@ -1915,7 +1924,7 @@ impl Cx<'_> {
             |cx| {
                 let size = cx.iconst(bytes as i64);
                 let pc = cx.iconst(pc as i64);
-                let (_, depth) = cx.cold_frame();
+                let depth = cx.cold_depth();
                 cx.memory_shim(shim, &[addr, size, depth, pc])
             },
         )
@@ -1988,7 +1997,7 @@ impl Cx<'_> {
             |cx| {
                 let size = cx.iconst(bytes as i64);
                 let pc = cx.iconst(pc as i64);
-                let (_, depth) = cx.cold_frame();
+                let depth = cx.cold_depth();
                 cx.memory_shim(shim, &[addr, size, value, depth, pc])
             },
         );
@@ -2047,7 +2056,7 @@ impl Cx<'_> {
             |cx| {
                 let code = cx.iconst(i64::from(op.imm()) | wide);
                 let pc = cx.iconst(pc as i64);
-                let (_, depth) = cx.cold_frame();
+                let depth = cx.cold_depth();
                 cx.memory_shim(Shim::Atomic, &[addr, code, value, expected, depth, pc])
             },
         );
@@ -2091,6 +2100,10 @@ impl Cx<'_> {
         };
         self.b.def_var(self.remaining, rem);
         self.reload_fast();
+        if self.tracks_depth {
+            // What was called may have run other functions, which wrote theirs.
+            self.field_store(off.depth_now, self.depth);
+        }
         for i in 0..5 {
             let v = if outputs & (1 << (i + 1)) != 0 {
                 self.field_load(off.ret_regs + 8 * i)
