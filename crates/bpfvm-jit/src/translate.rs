@@ -13,8 +13,8 @@
 //! Memory: `[r10 + off]` with `-512 <= off <= -size` is inside the current frame, which is
 //! always reachable, so it is accessed directly. Every other access is tested inline,
 //! one subtract and one compare each, against (1) the fast-path window (a copy of the
-//! plain region the run hit last), (2) the reachable stack (frames `0..=depth`, from the
-//! function's own `fp` and `depth`), (3) the shared window (the last region hit when it is
+//! plain region the run hit last), (2) the reachable stack (frames `0..=depth`; left out
+//! for a program that never names `r10`, which has no pointer into it), (3) the shared window (the last region hit when it is
 //! a map value: aligned accesses only, with atomic instructions). Outside all three it
 //! calls the runtime, which checks the access against every region and faults or succeeds
 //! exactly as the interpreter does. That slow-path call goes through a trampoline with
@@ -29,8 +29,9 @@
 //! accesses of such groups read the window's bounds from the run record at their tests
 //! instead (they run only when the span test failed); the span test compares with a
 //! limit per span, a variable too, so it is one subtract and one compare as well. The
-//! slow paths read the frame pointer and depth from a stack slot, which leaves their
-//! registers free in loops that do not use them.
+//! slow paths read the function's depth (and from it the frame pointer) from the run
+//! record, where a function with checked accesses writes it at its entry and after each
+//! call, which leaves their registers free in loops that do not use them.
 //!
 //! Calls: a function only direct calls reach takes the internal convention (the run, the
 //! caller's `fp` and depth, the fuel and the argument registers it reads; `r0` and the
