@@ -305,8 +305,8 @@ impl JitRun {
     /// Builds the regions and the state of a run that started without them
     /// ([`Deferred`]), as `with_run` would have at its start: its stack (whose frame 0
     /// was zeroed then, and which the code may have written since, or for a program
-    /// that never names `r10`, zeroed now), its memory, no global data. Every shim does this first ([`guarded_with`]), so that the others
-    /// find them built.
+    /// that never names `r10`, zeroed now), its memory, no global data. Every shim does
+    /// this first ([`guarded_with`]), so that the others find them built.
     #[cold]
     #[inline(never)]
     fn build_parts(&mut self) -> Result<(), FaultKind> {
@@ -542,10 +542,11 @@ impl Windows {
 /// data, deferred until the code first calls the runtime (most runs of such programs
 /// never do): until then the code needs only its stack, whose frame 0 is zeroed before
 /// it starts if the program names `r10` (otherwise when the regions are built: no code
-/// reaches the stack before), and the window over the memory, the first plain region `with_run` would
-/// add (so its first window too). The runner keeps it on its stack; the first shim call
-/// builds the regions and the state in it ([`JitRun::build_parts`]), as `with_run`
-/// would have at the start, and dropping it ends them as `with_run` does.
+/// reaches the stack before), and the window over the memory, the first plain region
+/// `with_run` would add (so its first window too). The runner keeps it on its stack;
+/// the first shim call builds the regions and the state in it
+/// ([`JitRun::build_parts`]), as `with_run` would have at the start, and dropping it
+/// ends them as `with_run` does.
 pub(crate) struct Deferred {
     prog: *const LoadedProgram,
     opts: *const bpfvm_runtime::RunOptions,
@@ -607,6 +608,17 @@ impl Deferred {
         }
     }
 
+    /// [`Drop::drop`]'s work for a run that built its parts, out of line, so that the
+    /// drop of one that did not (most) is a test at the end of the runner.
+    #[cold]
+    #[inline(never)]
+    fn end_built(&mut self) {
+        self.is_built = false;
+        // SAFETY: `is_built` said `built` was written; it is read out once, here.
+        let Built { regions, state, .. } = unsafe { self.built.assume_init_read() };
+        bpfvm_runtime::end_run(state, regions, None);
+    }
+
     /// The windows of the run's start: the memory is the first plain region (when not
     /// empty), and nothing shared.
     #[inline(always)]
@@ -641,19 +653,6 @@ impl Drop for Deferred {
         if self.is_built {
             self.end_built();
         }
-    }
-}
-
-impl Deferred {
-    /// [`Drop::drop`]'s work for a run that built its parts, out of line, so that the
-    /// drop of one that did not (most) is a test at the end of the runner.
-    #[cold]
-    #[inline(never)]
-    fn end_built(&mut self) {
-        self.is_built = false;
-        // SAFETY: `is_built` said `built` was written; it is read out once, here.
-        let Built { regions, state, .. } = unsafe { self.built.assume_init_read() };
-        bpfvm_runtime::end_run(state, regions, None);
     }
 }
 

@@ -14,8 +14,9 @@
 //! always reachable, so it is accessed directly. Every other access is tested inline,
 //! one subtract and one compare each, against (1) the fast-path window (a copy of the
 //! plain region the run hit last), (2) the reachable stack (frames `0..=depth`; left out
-//! for a program that never names `r10`, which has no pointer into it), (3) the shared window (the last region hit when it is
-//! a map value: aligned accesses only, with atomic instructions). Outside all three it
+//! for a program that never names `r10`, which has no pointer into it), (3) the shared
+//! window (the last region hit when it is a map value: aligned accesses only, with atomic
+//! instructions). Outside all three it
 //! calls the runtime, which checks the access against every region and faults or succeeds
 //! exactly as the interpreter does. That slow-path call goes through a trampoline with
 //! Cranelift's `PreserveAll` convention (it saves what the native call clobbers; built once
