@@ -401,7 +401,7 @@ impl JitRun {
         for i in 0..len {
             // SAFETY: the code wrote entries `0..values_len` before counting them.
             let [addr, desc] = unsafe { self.values[i].assume_init() };
-            let len = desc as u32 as usize;
+            let size = desc as u32 as usize;
             let writable = desc & (1 << 32) != 0;
             // SAFETY: the code found `addr` in a chain of one of the running program's
             // hash maps, walked after this run pinned the epoch (`walk_ready`), and the
@@ -410,7 +410,7 @@ impl JitRun {
             // the map the run, and map memory is accessed only atomically).
             unsafe {
                 self.regions()
-                    .add_shared(RegionKind::MapValue, addr as *mut u8, len, writable)
+                    .add_shared(RegionKind::MapValue, addr as *mut u8, size, writable)
             };
         }
     }

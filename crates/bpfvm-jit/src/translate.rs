@@ -370,12 +370,11 @@ impl<'p> FunctionTranslator<'p> {
             .into_iter()
             .map(|span| (span, b.declare_var(I64)))
             .collect();
+        // Whether the function makes checked accesses (then it needs the window's base,
+        // and its slow paths the depth, below).
+        let checks = used.iter().any(|&u| u) || !spans.is_empty();
         let fast: [Option<Variable>; 9] = std::array::from_fn(|i| {
-            let needed = if i == 0 {
-                used.iter().any(|&u| u) || !spans.is_empty()
-            } else {
-                used[i - 1]
-            };
+            let needed = if i == 0 { checks } else { used[i - 1] };
             needed.then(|| b.declare_var(I64))
         });
         let trusted = MemFlagsData::trusted();
@@ -423,7 +422,7 @@ impl<'p> FunctionTranslator<'p> {
         // that does not use it (a parser's loop, which reaches the stack only through
         // `r10`, if at all): a function with such accesses writes it here and after each
         // call.
-        let tracks_depth = used.iter().any(|&u| u) || !spans.is_empty();
+        let tracks_depth = checks;
         if tracks_depth {
             b.ins().store(trusted, depth, run, off.depth_now);
         }
@@ -1760,10 +1759,12 @@ impl Cx<'_> {
     /// writable): the second inline test, for pointers into the stack that are not
     /// `r10`-relative (a stack buffer walked through a register).
     fn in_stack(&mut self, addr: Value, size: u64, aligned: bool) -> Value {
-        let (fp, depth) = self.cold_frame();
-        let stack_lo = self.b.ins().iadd_imm_s(fp, -(STACK_FRAME_SIZE as i64));
+        // Frames `0..=depth` lie below frame 0's frame pointer (`JitRun::stack_top`).
+        let depth = self.cold_depth();
         let frames = self.b.ins().iadd_imm_s(depth, 1);
         let stack_len = self.b.ins().imul_imm_s(frames, STACK_FRAME_SIZE as i64);
+        let top = self.field_load(JitRun::OFFSETS.stack_top);
+        let stack_lo = self.b.ins().isub(top, stack_len);
         let limit = self.b.ins().iadd_imm_s(stack_len, 1 - size as i64);
         self.range_test(addr, stack_lo, limit, size, aligned)
     }
@@ -1776,17 +1777,6 @@ impl Cx<'_> {
         } else {
             self.depth
         }
-    }
-
-    /// `fp` and `depth` for a checked access's slow path, from the run record.
-    fn cold_frame(&mut self) -> (Value, Value) {
-        if !self.tracks_depth {
-            return (self.fp, self.depth);
-        }
-        let depth = self.cold_depth();
-        let top = self.field_load(JitRun::OFFSETS.stack_top);
-        let below = self.b.ins().imul_imm_s(depth, STACK_FRAME_SIZE as i64);
-        (self.b.ins().isub(top, below), depth)
     }
 
     /// `addr..addr+size` inside the shared window and naturally aligned (map values are
