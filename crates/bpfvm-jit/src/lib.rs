@@ -51,7 +51,10 @@
 //!   block that only computes on registers and steps a counter by one towards a bound
 //!   is *strip-mined* (`counted`): at its head the code works out how many trips the
 //!   fuel pays for and runs them without the test, charging them at once, so the
-//!   faults and the pcs that notice them stay where they were;
+//!   faults and the pcs that notice them stay where they were. A small join block
+//!   (`tails`: up to four register-only instructions, not a loop's head) gets a copy
+//!   after each `goto` into it, with the same pcs and the same fuel charge, which saves
+//!   a switch's arms a jump per trip;
 //! - faults come back as the interpreter's typed [`Fault`], never as a signal or a crash.
 //!
 //! [`Jit::with_constant_blinding`] adds hardening for untrusted bytecode: no immediate of
@@ -93,6 +96,7 @@ mod counted;
 mod liveness;
 mod map_calls;
 mod runtime;
+mod tails;
 mod translate;
 
 use std::sync::atomic::AtomicBool;

@@ -8,7 +8,9 @@
 //! fuel; back-edges and calls test the fuel's sign, and when it has run out the runtime
 //! checks the cancel flag and refills the fuel from the budget (or faults). A counted
 //! loop (`counted`) is strip-mined: trips the fuel pays for run in a copy of the loop
-//! without the test (`counted_loop`).
+//! without the test (`counted_loop`). A `goto` into a small join block (`tails`) goes
+//! into a copy of that block's code laid out right after it (`goto`), so the jump
+//! disappears.
 //!
 //! Memory: `[r10 + off]` with `-512 <= off <= -size` is inside the current frame, which is
 //! always reachable, so it is accessed directly. Every other access is tested inline,
@@ -68,6 +70,7 @@ use crate::counted;
 use crate::liveness::{ARGS, CALLEE_VISIBLE, CallRegs, RegSet};
 use crate::map_calls::{self, DirectCall, MapHelper};
 use crate::runtime::{self, JitRun, RAISE_DEPTH, RAISE_PC, STATUS_TAIL_RETURN, VALUE_LOG};
+use crate::tails;
 
 const I8: Type = types::I8;
 const I16: Type = types::I16;
@@ -320,7 +323,12 @@ impl<'p> FunctionTranslator<'p> {
         let (reachable, leaders) = self.explore(self.entry);
         let groups = Groups::new(self.prog.program(), &reachable, &leaders);
         let direct_calls = map_calls::direct_calls(self.prog, &reachable, &leaders);
-        let shape = Rc::new(Shape { reachable, leaders });
+        let tails = tails::find(self.prog.program(), self.entry, &reachable, &leaders);
+        let shape = Rc::new(Shape {
+            reachable,
+            leaders,
+            tails,
+        });
         let mut b = FunctionBuilder::new(func, fbc);
         let mut local_funcs = BTreeMap::new();
         for &(pc, id) in functions {
@@ -455,6 +463,7 @@ impl<'p> FunctionTranslator<'p> {
             direct_calls: &direct_calls,
             fast_version: None,
             fast_blocks: BTreeMap::new(),
+            in_tail: false,
         };
         cx.reload_fast();
         let first = cx.block_for(self.entry);
@@ -603,6 +612,31 @@ impl<'p> FunctionTranslator<'p> {
             }
             pc = next;
         }
+    }
+
+    /// A `goto` to `target`, closing the current block: when `target` is a tail
+    /// (`tails`), into a copy of its code laid out right after the current block (the
+    /// jump then disappears), else to its block.
+    fn goto(&self, cx: &mut Cx<'_>, target: usize) {
+        if !cx.copies(target) {
+            let block = cx.block_for(target);
+            cx.b.ins().jump(block, &[]);
+            return;
+        }
+        let copy = cx.b.create_block();
+        if cx.in_cold_block() {
+            cx.b.set_cold_block(copy);
+        }
+        cx.b.ins().jump(copy, &[]);
+        cx.b.seal_block(copy);
+        cx.b.switch_to_block(copy);
+        // The tail reads no memory, and its jump leads to the ordinary blocks (which a
+        // group's fast version reaches the same way when it leaves the group).
+        let fast = cx.fast_version.take();
+        cx.in_tail = true;
+        self.fill(cx, target, true);
+        cx.in_tail = false;
+        cx.fast_version = fast;
     }
 
     /// The counted loop `lp` whose head is `head`, strip-mined (`counted`), from the
@@ -814,7 +848,13 @@ impl<'p> FunctionTranslator<'p> {
             }
         }
         open.pop();
-        Some(Rc::new(Shape { reachable, leaders }))
+        // An inline callee's blocks are not copied (`Cx::copies`).
+        let tails = BTreeSet::new();
+        Some(Rc::new(Shape {
+            reachable,
+            leaders,
+            tails,
+        }))
     }
 
     /// A local call made inline: the depth check and the fuel test of the call, then the
@@ -1042,8 +1082,7 @@ impl<'p> FunctionTranslator<'p> {
                 if target <= pc {
                     cx.poll(pc);
                 }
-                let block = cx.block_for(target);
-                cx.b.ins().jump(block, &[]);
+                self.goto(cx, target);
                 return Flow::Closed;
             }
             Insn::Jmp {
@@ -1266,12 +1305,16 @@ struct Cx<'f> {
     direct_calls: &'f BTreeMap<usize, DirectCall>,
     fast_version: Option<usize>,
     fast_blocks: BTreeMap<usize, Block>,
+    /// Whether a copy of a tail is being filled (copies are not made from copies).
+    in_tail: bool,
 }
 
-/// The pcs of a function (or of an inline callee), and its block leaders.
+/// The pcs of a function (or of an inline callee), its block leaders, and the leaders
+/// of its tails (`tails`: blocks each `goto` into gets a copy of).
 struct Shape {
     reachable: BTreeSet<usize>,
     leaders: BTreeSet<usize>,
+    tails: BTreeSet<usize>,
 }
 
 /// A callee being made inline (`FunctionTranslator::inline`).
@@ -1304,6 +1347,19 @@ impl Cx<'_> {
         self.fast_version
             .and_then(|leader| groups.led_by(leader))
             .is_some_and(|g| g.leader == pc || g.members.contains(&pc))
+    }
+
+    /// Whether a jump to `pc` gets a copy of its block (`tails`): not within an inline
+    /// callee or a copy, nor to a block a group's fast version copies.
+    fn copies(&self, pc: usize) -> bool {
+        let groups = self.groups;
+        self.inlined.is_empty()
+            && !self.in_tail
+            && self.shape.tails.contains(&pc)
+            && !self
+                .fast_version
+                .and_then(|leader| groups.led_by(leader))
+                .is_some_and(|g| g.blocks.contains(&pc))
     }
 
     /// The block of the code at `pc`: in a fast version, the copy of a block it

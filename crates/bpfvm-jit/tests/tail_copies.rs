@@ -1,0 +1,87 @@
+//! Tail duplication (`tails.rs`): a small join block that `goto`s reach gets a copy
+//! per `goto`. The copies must compute what the interpreter computes and notice an
+//! exhausted budget at the same back-edge, with the same pc, as the original block.
+
+use bpfvm_interp::Interpreter;
+use bpfvm_jit::Jit;
+use bpfvm_runtime::{FaultKind, LoadedProgram, RunOptions};
+
+mod common;
+use common::{load_asm as load, outcome};
+
+/// Six rounds of a four-way switch on `r7 & 3`. The join (pc 14, `r7 += -1; if r7 != 0
+/// goto l`) is reached by three `goto`s (pcs 7, 9, 12) and a fall-through (pc 13).
+const SWITCH: &str = "r0 = 0
+    r7 = 6
+    l: r4 = r7
+    r4 &= 3
+    if r4 > 1 goto hi
+    if r4 > 0 goto one
+    r0 += 1
+    goto join
+    one: r0 ^= 2
+    goto join
+    hi: if r4 > 2 goto three
+    r0 *= 3
+    goto join
+    three: r0 += 5
+    join: r7 += -1
+    if r7 != 0 goto l
+    exit";
+
+/// The pc of the join's back-edge.
+const BACK_EDGE: usize = 15;
+
+/// How many conditional branches the JIT's code for the function at pc 0 makes.
+fn brifs(prog: &LoadedProgram) -> usize {
+    let dumps = Jit::new().dump(prog).expect("compiles");
+    let f = dumps.iter().find(|d| d.entry == 0).expect("the function");
+    f.ir.lines().filter(|l| l.contains(" brif ")).count()
+}
+
+#[test]
+fn each_goto_into_the_join_gets_a_copy_that_computes_the_same() {
+    let prog = load(SWITCH);
+    // The tree's three compares, then the join's fuel test and back-edge in the
+    // original (which the fall-through reaches) and in each goto's copy: 3 + 4 * 2.
+    // Without copies: 3 + 2.
+    assert_eq!(brifs(&prog), 11);
+    // r4 = 2, 1, 0, 3, 2, 1: r0 = 0 * 3 = 0, ^ 2 = 2, + 1 = 3, + 5 = 8, * 3 = 24, ^ 2 = 26.
+    let opts = RunOptions::new();
+    assert_eq!(outcome(&Interpreter::new(), &prog, &opts), Ok(26));
+    assert_eq!(outcome(&Jit::new(), &prog, &opts), Ok(26));
+    let blinded = Jit::new().with_constant_blinding();
+    assert_eq!(outcome(&blinded, &prog, &opts), Ok(26));
+}
+
+#[test]
+fn the_budget_runs_out_at_the_back_edge_in_every_copy() {
+    // Instructions: 2 before the loop; per round 3 at its head, then 5 (cases 0, 1 and
+    // 2: a compare or two, the case, its goto, the join) or 4 (case 3), the cases
+    // running 2, 1, 0, 3, 2, 1: the back-edges come after 10, 18, 26, 33, 41 and 49
+    // instructions, and `exit` is the 50th. The JIT notices an exhausted budget at a
+    // back-edge (`docs/jit.md`, step 4): it faults at pc 15 for budgets below 49, each
+    // copy's test and the original's in turn; the interpreter for budgets below 50.
+    let prog = load(SWITCH);
+    let (mut jit_faults, mut faults) = (0, 0);
+    for budget in 1..60 {
+        let opts = RunOptions::new().with_budget(budget);
+        let got = outcome(&Jit::new(), &prog, &opts);
+        let blinded = Jit::new().with_constant_blinding();
+        assert_eq!(got, outcome(&blinded, &prog, &opts), "budget {budget}");
+        let interp = outcome(&Interpreter::new(), &prog, &opts);
+        match (&got, &interp) {
+            (Ok(a), Ok(b)) => assert_eq!((a, b), (&26, &26)),
+            (Err((FaultKind::BudgetExhausted { .. }, pc)), Err((b, _))) => {
+                assert!(matches!(b, FaultKind::BudgetExhausted { .. }));
+                assert_eq!(*pc, BACK_EDGE, "budget {budget}");
+                jit_faults += 1;
+            }
+            // Past the budget by the `exit` after the last back-edge.
+            (Ok(_), Err(_)) => {}
+            _ => panic!("budget {budget}: jit {got:?}, interpreter {interp:?}"),
+        }
+        faults += usize::from(interp.is_err());
+    }
+    assert_eq!((jit_faults, faults), (48, 49));
+}
