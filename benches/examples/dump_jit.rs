@@ -2,10 +2,11 @@
 //! machine code, per BPF function): for finding where a JIT run spends its time.
 //!
 //! `cargo run -p bpfvm-benches --example dump_jit -- sum_loop_1e5 [ir|asm]`; also
-//! `map_lookups_N`: the map-lookup program of `--bench maps` with N lookups.
+//! `map_lookups_N` and `map_updates_N`: the map programs of `--bench maps` with N
+//! lookups or updates.
 
 use bpfvm_benches::engines::programs;
-use bpfvm_benches::maps::{filled_hash, hash_lookup_source, load};
+use bpfvm_benches::maps::{filled_hash, hash_lookup_source, hash_update_source, load};
 use bpfvm_isa::Program;
 use bpfvm_jit::Jit;
 use bpfvm_runtime::{LoadedProgram, ProgramType};
@@ -14,8 +15,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let name = args.next().unwrap_or_else(|| "sum_loop_1e5".into());
     let what = args.next().unwrap_or_else(|| "asm".into());
-    if let Some(n) = name.strip_prefix("map_lookups_") {
-        let source = hash_lookup_source(n.parse()?);
+    let map_source = match (
+        name.strip_prefix("map_lookups_"),
+        name.strip_prefix("map_updates_"),
+    ) {
+        (Some(n), _) => Some(hash_lookup_source(n.parse()?)),
+        (_, Some(n)) => Some(hash_update_source(n.parse()?)),
+        _ => None,
+    };
+    if let Some(source) = map_source {
         println!("{source}");
         return print(&load(&source, vec![filled_hash()?])?, &what);
     }

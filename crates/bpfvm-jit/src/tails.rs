@@ -8,8 +8,9 @@
 //! join's code, laid out right after the `goto`'s block: the jump goes away, and the
 //! copy's instruction count merges with the arm's fuel charge. This is LLVM's and GCC's
 //! tail duplication, for the same reason: in the switch of `--bench engines`, copying its
-//! two-instruction join into the sixteen cases took a run from 2.65 to 2.27 µs, and
-//! 23,788 to 21,866 instructions (`docs/performance.md`).
+//! two-instruction join into the sixteen cases took a run from 2.49–2.52 to 2.07–2.29 µs
+//! (alternating timed runs) and from 23,788 to 21,866 instructions (callgrind;
+//! `docs/performance.md`).
 //!
 //! A block starting at leader `B` is a *tail* when
 //! - it is not the function's entry, and no jump back (from `B` or a later pc) reaches
@@ -27,7 +28,7 @@
 //! and a conditional jump into a copy would still jump (its other side falls through).
 //! Copying for those too, in the parser of `--bench engines` (whose join is reached by
 //! seven conditional jumps and one fall-through), saved 6 of 1,432 instructions per run,
-//! and cost one more callee-saved register and no faster run.
+//! took one more callee-saved register, and ran no faster.
 
 use std::collections::{BTreeMap, BTreeSet};
 
