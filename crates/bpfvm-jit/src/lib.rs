@@ -53,8 +53,9 @@
 //!   fuel pays for and runs them without the test, charging them at once, so the
 //!   faults and the pcs that notice them stay where they were. A small join block
 //!   (`tails`: up to four register-only instructions, not a loop's head) gets a copy
-//!   after each `goto` into it, with the same pcs and the same fuel charge, which saves
-//!   a switch's arms a jump per trip;
+//!   for each `goto` and conditional jump into it, with the same pcs and the same fuel
+//!   charge, which saves a switch's arms a jump per trip and a parser's checks the fuel
+//!   value each would carry to the join;
 //! - faults come back as the interpreter's typed [`Fault`], never as a signal or a crash.
 //!
 //! [`Jit::with_constant_blinding`] adds hardening for untrusted bytecode: no immediate of

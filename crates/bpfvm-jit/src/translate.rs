@@ -8,9 +8,9 @@
 //! fuel; back-edges and calls test the fuel's sign, and when it has run out the runtime
 //! checks the cancel flag and refills the fuel from the budget (or faults). A counted
 //! loop (`counted`) is strip-mined: trips the fuel pays for run in a copy of the loop
-//! without the test (`counted_loop`). A `goto` into a small join block (`tails`) goes
-//! into a copy of that block's code laid out right after it (`goto`), so the jump
-//! disappears.
+//! without the test (`counted_loop`). A jump into a small join block (`tails`) goes into
+//! a copy of that block's code of its own: a `goto`'s laid out right after it (`goto`),
+//! so the jump disappears, a conditional jump's at the function's end (`tail_copy`).
 //!
 //! Memory: `[r10 + off]` with `-512 <= off <= -size` is inside the current frame, which is
 //! always reachable, so it is accessed directly. Every other access is tested inline,
@@ -464,6 +464,7 @@ impl<'p> FunctionTranslator<'p> {
             fast_version: None,
             fast_blocks: BTreeMap::new(),
             in_tail: false,
+            tail_copies: Vec::new(),
         };
         cx.reload_fast();
         let first = cx.block_for(self.entry);
@@ -474,6 +475,13 @@ impl<'p> FunctionTranslator<'p> {
             let block = cx.block_for(leader);
             cx.b.switch_to_block(block);
             self.fill(&mut cx, leader, true);
+        }
+
+        // The tails' copies that conditional jumps go to.
+        for (copy, pc) in std::mem::take(&mut cx.tail_copies) {
+            cx.b.seal_block(copy);
+            cx.b.switch_to_block(copy);
+            self.fill_tail(&mut cx, pc);
         }
 
         // Fall-throughs and jumps to pcs that are not instructions: fault there.
@@ -623,18 +631,20 @@ impl<'p> FunctionTranslator<'p> {
             cx.b.ins().jump(block, &[]);
             return;
         }
-        let copy = cx.b.create_block();
-        if cx.in_cold_block() {
-            cx.b.set_cold_block(copy);
-        }
+        let copy = cx.new_tail_block();
         cx.b.ins().jump(copy, &[]);
         cx.b.seal_block(copy);
         cx.b.switch_to_block(copy);
-        // The tail reads no memory, and its jump leads to the ordinary blocks (which a
-        // group's fast version reaches the same way when it leaves the group).
+        self.fill_tail(cx, target);
+    }
+
+    /// Fills the current block (a copy's, which its one jump has reached) with the tail
+    /// at `pc`. The tail reads no memory, and its jump leads to the ordinary blocks,
+    /// which a group's fast version reaches the same way when it leaves the group.
+    fn fill_tail(&self, cx: &mut Cx<'_>, pc: usize) {
         let fast = cx.fast_version.take();
         cx.in_tail = true;
-        self.fill(cx, target, true);
+        self.fill(cx, pc, true);
         cx.in_tail = false;
         cx.fast_version = fast;
     }
@@ -1307,6 +1317,9 @@ struct Cx<'f> {
     fast_blocks: BTreeMap<usize, Block>,
     /// Whether a copy of a tail is being filled (copies are not made from copies).
     in_tail: bool,
+    /// The copies of tails that conditional jumps go to, with the tail's pc: filled
+    /// after the function's blocks, so that each jump's fall-through stays next to it.
+    tail_copies: Vec<(Block, usize)>,
 }
 
 /// The pcs of a function (or of an inline callee), its block leaders, and the leaders
@@ -1350,7 +1363,8 @@ impl Cx<'_> {
     }
 
     /// Whether a jump to `pc` gets a copy of its block (`tails`): not within an inline
-    /// callee or a copy, nor to a block a group's fast version copies.
+    /// callee or a copy, nor to a block a group's fast version copies. (Tails are never
+    /// loop heads, so such a jump is never a back-edge.)
     fn copies(&self, pc: usize) -> bool {
         let groups = self.groups;
         self.inlined.is_empty()
@@ -1360,6 +1374,24 @@ impl Cx<'_> {
                 .fast_version
                 .and_then(|leader| groups.led_by(leader))
                 .is_some_and(|g| g.blocks.contains(&pc))
+    }
+
+    /// A block for a copy of a tail, which the jump about to be made will be the only
+    /// way into (it is sealed once that jump exists): cold if the jump's block is.
+    fn new_tail_block(&mut self) -> Block {
+        let copy = self.b.create_block();
+        if self.in_cold_block() {
+            self.b.set_cold_block(copy);
+        }
+        copy
+    }
+
+    /// The block a conditional jump to the tail at `pc` goes to: a copy of the tail,
+    /// filled with the function's other copies after its blocks.
+    fn tail_copy(&mut self, pc: usize) -> Block {
+        let copy = self.new_tail_block();
+        self.tail_copies.push((copy, pc));
+        copy
     }
 
     /// The block of the code at `pc`: in a fast version, the copy of a block it
@@ -1579,7 +1611,11 @@ impl Cx<'_> {
     /// instructions counted so far exceed what the runtime handed out, whichever way the
     /// branch goes; the runtime refills or faults exactly as it would at the next poll.)
     fn branch(&mut self, pc: usize, cond: Value, target: usize, fall: usize) {
-        let t = self.block_for(target);
+        let t = if self.copies(target) {
+            self.tail_copy(target)
+        } else {
+            self.block_for(target)
+        };
         let f = self.block_for(fall);
         if target <= pc {
             self.poll(pc);

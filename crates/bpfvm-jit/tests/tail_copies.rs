@@ -1,6 +1,7 @@
-//! Tail duplication (`tails.rs`): a small join block that `goto`s reach gets a copy
-//! per `goto`. The copies must compute what the interpreter computes and notice an
-//! exhausted budget at the same back-edge, with the same pc, as the original block.
+//! Tail duplication (`tails.rs`): a small join block that jumps reach gets a copy per
+//! `goto` and per conditional jump. The copies must compute what the interpreter
+//! computes and notice an exhausted budget at the same back-edge, with the same pc, as
+//! the original block.
 
 use bpfvm_interp::Interpreter;
 use bpfvm_jit::Jit;
@@ -84,4 +85,63 @@ fn the_budget_runs_out_at_the_back_edge_in_every_copy() {
         faults += usize::from(interp.is_err());
     }
     assert_eq!((jit_faults, faults), (48, 49));
+}
+
+/// A parser's loop: eight rounds of checks on `r7 & 3` that leave early for `next` (pc
+/// 8, `r7 += -1; if r7 != 0 goto l`) from pcs 4 and 6, or fall into it from pc 7.
+const EARLY_EXITS: &str = "r0 = 0
+    r7 = 8
+    l: r4 = r7
+    r4 &= 3
+    if r4 == 0 goto next
+    r0 += 1
+    if r4 == 1 goto next
+    r0 += 10
+    next: r7 += -1
+    if r7 != 0 goto l
+    exit";
+
+#[test]
+fn each_early_exit_gets_a_copy_that_computes_the_same() {
+    let prog = load(EARLY_EXITS);
+    // The two checks, then the join's fuel test and back-edge in the original (the
+    // fall-through's) and in each check's copy: 2 + 3 * 2. Without copies: 2 + 2.
+    assert_eq!(brifs(&prog), 8);
+    // r4 = 0, 3, 2, 1, 0, 3, 2, 1: r0 gains 0, 11, 11, 1 twice over.
+    let opts = RunOptions::new();
+    assert_eq!(outcome(&Interpreter::new(), &prog, &opts), Ok(46));
+    assert_eq!(outcome(&Jit::new(), &prog, &opts), Ok(46));
+    let blinded = Jit::new().with_constant_blinding();
+    assert_eq!(outcome(&blinded, &prog, &opts), Ok(46));
+}
+
+#[test]
+fn the_budget_runs_out_at_the_back_edge_after_every_exit() {
+    // Instructions: 2 before the loop; per round 3 at its head (pcs 2–4), then the
+    // join's 2 after an exit at pc 4 (r4 = 0: 5 in all), pcs 5 and 6 and the join after
+    // an exit at pc 6 (r4 = 1: 7), or pcs 5–7 and the join (8). With r4 = 0, 3, 2, 1
+    // twice, the back-edges come after 7, 15, 23, 30, 35, 43, 51 and 58 instructions,
+    // and `exit` is the 59th: the JIT faults at pc 9 for budgets below 58, the
+    // interpreter for budgets below 59.
+    let prog = load(EARLY_EXITS);
+    let (mut jit_faults, mut faults) = (0, 0);
+    for budget in 1..70 {
+        let opts = RunOptions::new().with_budget(budget);
+        let got = outcome(&Jit::new(), &prog, &opts);
+        let blinded = Jit::new().with_constant_blinding();
+        assert_eq!(got, outcome(&blinded, &prog, &opts), "budget {budget}");
+        let interp = outcome(&Interpreter::new(), &prog, &opts);
+        match (&got, &interp) {
+            (Ok(a), Ok(b)) => assert_eq!((a, b), (&46, &46)),
+            (Err((FaultKind::BudgetExhausted { .. }, pc)), Err((b, _))) => {
+                assert!(matches!(b, FaultKind::BudgetExhausted { .. }));
+                assert_eq!(*pc, 9, "budget {budget}");
+                jit_faults += 1;
+            }
+            (Ok(_), Err(_)) => {}
+            _ => panic!("budget {budget}: jit {got:?}, interpreter {interp:?}"),
+        }
+        faults += usize::from(interp.is_err());
+    }
+    assert_eq!((jit_faults, faults), (57, 58));
 }
