@@ -40,6 +40,49 @@ fn brifs(prog: &LoadedProgram) -> usize {
     f.ir.lines().filter(|l| l.contains(" brif ")).count()
 }
 
+/// Checks that the interpreter, the JIT and the blinded JIT all return `want`.
+fn all_return(prog: &LoadedProgram, want: u64) {
+    let opts = RunOptions::new();
+    assert_eq!(outcome(&Interpreter::new(), prog, &opts), Ok(want));
+    assert_eq!(outcome(&Jit::new(), prog, &opts), Ok(want));
+    let blinded = Jit::new().with_constant_blinding();
+    assert_eq!(outcome(&blinded, prog, &opts), Ok(want));
+}
+
+/// Runs `prog` with every budget in `budgets` on the JIT (plain and blinded, which must
+/// agree) and the interpreter: both return `want` or both fault on the budget, the JIT at
+/// `back_edge`, except that the JIT may finish where the interpreter faults (its last
+/// check is the last back-edge). Returns how many budgets the JIT and the interpreter
+/// faulted for.
+fn budget_faults(
+    prog: &LoadedProgram,
+    want: u64,
+    back_edge: usize,
+    budgets: std::ops::Range<u64>,
+) -> (usize, usize) {
+    let (mut jit_faults, mut faults) = (0, 0);
+    for budget in budgets {
+        let opts = RunOptions::new().with_budget(budget);
+        let got = outcome(&Jit::new(), prog, &opts);
+        let blinded = Jit::new().with_constant_blinding();
+        assert_eq!(got, outcome(&blinded, prog, &opts), "budget {budget}");
+        let interp = outcome(&Interpreter::new(), prog, &opts);
+        match (&got, &interp) {
+            (Ok(a), Ok(b)) => assert_eq!((*a, *b), (want, want)),
+            (Err((FaultKind::BudgetExhausted { .. }, pc)), Err((b, _))) => {
+                assert!(matches!(b, FaultKind::BudgetExhausted { .. }));
+                assert_eq!(*pc, back_edge, "budget {budget}");
+                jit_faults += 1;
+            }
+            // Past the budget by the `exit` after the last back-edge.
+            (Ok(_), Err(_)) => {}
+            _ => panic!("budget {budget}: jit {got:?}, interpreter {interp:?}"),
+        }
+        faults += usize::from(interp.is_err());
+    }
+    (jit_faults, faults)
+}
+
 #[test]
 fn each_goto_into_the_join_gets_a_copy_that_computes_the_same() {
     let prog = load(SWITCH);
@@ -48,11 +91,7 @@ fn each_goto_into_the_join_gets_a_copy_that_computes_the_same() {
     // Without copies: 3 + 2.
     assert_eq!(brifs(&prog), 11);
     // r4 = 2, 1, 0, 3, 2, 1: r0 = 0 * 3 = 0, ^ 2 = 2, + 1 = 3, + 5 = 8, * 3 = 24, ^ 2 = 26.
-    let opts = RunOptions::new();
-    assert_eq!(outcome(&Interpreter::new(), &prog, &opts), Ok(26));
-    assert_eq!(outcome(&Jit::new(), &prog, &opts), Ok(26));
-    let blinded = Jit::new().with_constant_blinding();
-    assert_eq!(outcome(&blinded, &prog, &opts), Ok(26));
+    all_return(&prog, 26);
 }
 
 #[test]
@@ -64,27 +103,7 @@ fn the_budget_runs_out_at_the_back_edge_in_every_copy() {
     // back-edge (`docs/jit.md`, step 4): it faults at pc 15 for budgets below 49, each
     // copy's test and the original's in turn; the interpreter for budgets below 50.
     let prog = load(SWITCH);
-    let (mut jit_faults, mut faults) = (0, 0);
-    for budget in 1..60 {
-        let opts = RunOptions::new().with_budget(budget);
-        let got = outcome(&Jit::new(), &prog, &opts);
-        let blinded = Jit::new().with_constant_blinding();
-        assert_eq!(got, outcome(&blinded, &prog, &opts), "budget {budget}");
-        let interp = outcome(&Interpreter::new(), &prog, &opts);
-        match (&got, &interp) {
-            (Ok(a), Ok(b)) => assert_eq!((a, b), (&26, &26)),
-            (Err((FaultKind::BudgetExhausted { .. }, pc)), Err((b, _))) => {
-                assert!(matches!(b, FaultKind::BudgetExhausted { .. }));
-                assert_eq!(*pc, BACK_EDGE, "budget {budget}");
-                jit_faults += 1;
-            }
-            // Past the budget by the `exit` after the last back-edge.
-            (Ok(_), Err(_)) => {}
-            _ => panic!("budget {budget}: jit {got:?}, interpreter {interp:?}"),
-        }
-        faults += usize::from(interp.is_err());
-    }
-    assert_eq!((jit_faults, faults), (48, 49));
+    assert_eq!(budget_faults(&prog, 26, BACK_EDGE, 1..60), (48, 49));
 }
 
 /// A parser's loop: eight rounds of checks on `r7 & 3` that leave early for `next` (pc
@@ -108,11 +127,7 @@ fn each_early_exit_gets_a_copy_that_computes_the_same() {
     // fall-through's) and in each check's copy: 2 + 3 * 2. Without copies: 2 + 2.
     assert_eq!(brifs(&prog), 8);
     // r4 = 0, 3, 2, 1, 0, 3, 2, 1: r0 gains 0, 11, 11, 1 twice over.
-    let opts = RunOptions::new();
-    assert_eq!(outcome(&Interpreter::new(), &prog, &opts), Ok(46));
-    assert_eq!(outcome(&Jit::new(), &prog, &opts), Ok(46));
-    let blinded = Jit::new().with_constant_blinding();
-    assert_eq!(outcome(&blinded, &prog, &opts), Ok(46));
+    all_return(&prog, 46);
 }
 
 #[test]
@@ -124,24 +139,5 @@ fn the_budget_runs_out_at_the_back_edge_after_every_exit() {
     // and `exit` is the 59th: the JIT faults at pc 9 for budgets below 58, the
     // interpreter for budgets below 59.
     let prog = load(EARLY_EXITS);
-    let (mut jit_faults, mut faults) = (0, 0);
-    for budget in 1..70 {
-        let opts = RunOptions::new().with_budget(budget);
-        let got = outcome(&Jit::new(), &prog, &opts);
-        let blinded = Jit::new().with_constant_blinding();
-        assert_eq!(got, outcome(&blinded, &prog, &opts), "budget {budget}");
-        let interp = outcome(&Interpreter::new(), &prog, &opts);
-        match (&got, &interp) {
-            (Ok(a), Ok(b)) => assert_eq!((a, b), (&46, &46)),
-            (Err((FaultKind::BudgetExhausted { .. }, pc)), Err((b, _))) => {
-                assert!(matches!(b, FaultKind::BudgetExhausted { .. }));
-                assert_eq!(*pc, 9, "budget {budget}");
-                jit_faults += 1;
-            }
-            (Ok(_), Err(_)) => {}
-            _ => panic!("budget {budget}: jit {got:?}, interpreter {interp:?}"),
-        }
-        faults += usize::from(interp.is_err());
-    }
-    assert_eq!((jit_faults, faults), (57, 58));
+    assert_eq!(budget_faults(&prog, 46, 9, 1..70), (57, 58));
 }
