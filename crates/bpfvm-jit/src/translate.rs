@@ -1323,7 +1323,7 @@ struct Cx<'f> {
 }
 
 /// The pcs of a function (or of an inline callee), its block leaders, and the leaders
-/// of its tails (`tails`: blocks each `goto` into gets a copy of).
+/// of its tails (`tails`: blocks that each jump into gets a copy of).
 struct Shape {
     reachable: BTreeSet<usize>,
     leaders: BTreeSet<usize>,
