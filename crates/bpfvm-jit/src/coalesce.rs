@@ -266,6 +266,16 @@ impl Groups {
         self.grouped.contains(&pc)
     }
 
+    /// Whether the code at `pc` is part of a group's fast version: the leader's block
+    /// from the leader on, or a block the fast version copies (`leaders`: the
+    /// function's block leaders).
+    pub(crate) fn covers(&self, pc: usize, leaders: &BTreeSet<usize>) -> bool {
+        self.by_leader.values().any(|g| {
+            g.blocks.contains(&pc)
+                || (g.leader <= pc && leaders.range(g.leader + 1..).next().is_none_or(|&n| pc < n))
+        })
+    }
+
     /// The group `pc` leads.
     pub(crate) fn led_by(&self, pc: usize) -> Option<&Group> {
         self.by_leader.get(&pc)

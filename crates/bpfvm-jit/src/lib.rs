@@ -55,7 +55,9 @@
 //!   (`tails`: up to four register-only instructions, not a loop's head) gets a copy
 //!   for each `goto` and conditional jump into it, with the same pcs and the same fuel
 //!   charge, which saves a switch's arms a jump per trip and a parser's checks the fuel
-//!   value each would carry to the join;
+//!   value each would carry to the join. A tree of unsigned compares of one register
+//!   with constants (`switches`: how clang compiles a dense `switch` for BPF) becomes
+//!   one jump through a table, each case charging the compares it skipped;
 //! - faults come back as the interpreter's typed [`Fault`], never as a signal or a crash.
 //!
 //! [`Jit::with_constant_blinding`] adds hardening for untrusted bytecode: no immediate of
@@ -97,6 +99,7 @@ mod counted;
 mod liveness;
 mod map_calls;
 mod runtime;
+mod switches;
 mod tails;
 mod translate;
 

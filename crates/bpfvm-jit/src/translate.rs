@@ -10,7 +10,10 @@
 //! loop (`counted`) is strip-mined: trips the fuel pays for run in a copy of the loop
 //! without the test (`counted_loop`). A jump into a small join block (`tails`) goes into
 //! a copy of that block's code of its own: a `goto`'s laid out right after it (`goto`),
-//! so the jump disappears, a conditional jump's at the function's end (`tail_copy`).
+//! so the jump disappears, a conditional jump's at the function's end (`tail_copy`). A
+//! compare tree (`switches`) becomes a `br_table` at its root (`dispatch`); its nodes get
+//! no code, and each leaf charges the nodes on its path to the fuel with its own
+//! instructions.
 //!
 //! Memory: `[r10 + off]` with `-512 <= off <= -size` is inside the current frame, which is
 //! always reachable, so it is accessed directly. Every other access is tested inline,
@@ -57,8 +60,8 @@ use bpfvm_runtime::{
 };
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
-    AbiParam, AtomicRmwOp, Block, BlockArg, FuncRef, Function, InstBuilder, MemFlagsData, SigRef,
-    Signature, Type, Value, types,
+    AbiParam, AtomicRmwOp, Block, BlockArg, FuncRef, Function, InstBuilder, JumpTableData,
+    MemFlagsData, SigRef, Signature, Type, Value, types,
 };
 use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
@@ -70,6 +73,7 @@ use crate::counted;
 use crate::liveness::{ARGS, CALLEE_VISIBLE, CallRegs, RegSet};
 use crate::map_calls::{self, DirectCall, MapHelper};
 use crate::runtime::{self, JitRun, RAISE_DEPTH, RAISE_PC, STATUS_TAIL_RETURN, VALUE_LOG};
+use crate::switches::{self, Tree};
 use crate::tails;
 
 const I8: Type = types::I8;
@@ -324,6 +328,19 @@ impl<'p> FunctionTranslator<'p> {
         let groups = Groups::new(self.prog.program(), &reachable, &leaders);
         let direct_calls = map_calls::direct_calls(self.prog, &reachable, &leaders);
         let tails = tails::find(self.prog.program(), self.entry, &reachable, &leaders);
+        // Compare trees become jump tables, except where a group's fast version would
+        // copy them, and under constant blinding (a table's length comes from the
+        // program's immediates).
+        let trees: BTreeMap<usize, Tree> = if self.blind_key == 0 {
+            let mut trees = switches::find(self.prog.program(), &reachable, &leaders);
+            trees.retain(|&root, tree| {
+                let mut pcs = tree.nodes.iter().chain(tree.path.keys());
+                !groups.covers(root, &leaders) && !pcs.any(|&pc| groups.covers(pc, &leaders))
+            });
+            trees
+        } else {
+            BTreeMap::new()
+        };
         let shape = Rc::new(Shape {
             reachable,
             leaders,
@@ -465,13 +482,16 @@ impl<'p> FunctionTranslator<'p> {
             fast_blocks: BTreeMap::new(),
             in_tail: false,
             tail_copies: Vec::new(),
+            trees: &trees,
         };
         cx.reload_fast();
         let first = cx.block_for(self.entry);
         cx.b.ins().jump(first, &[]);
 
-        // Every reachable leader, in pc order.
-        for &leader in &shape.leaders {
+        // Every reachable leader, in pc order, but a tree's nodes, which its table
+        // replaces.
+        let nodes: BTreeSet<usize> = trees.values().flat_map(|t| t.nodes.clone()).collect();
+        for &leader in shape.leaders.difference(&nodes) {
             let block = cx.block_for(leader);
             cx.b.switch_to_block(block);
             self.fill(&mut cx, leader, true);
@@ -580,7 +600,12 @@ impl<'p> FunctionTranslator<'p> {
             return;
         }
         if whole {
-            let count = self.block_len(pc, leaders);
+            // A tree's leaf also charges the tree's nodes on its way (`switches`).
+            let path = match (cx.inlined.is_empty(), cx.in_tail) {
+                (true, false) => cx.trees.values().find_map(|t| t.path.get(&pc).copied()),
+                _ => None,
+            };
+            let count = self.block_len(pc, leaders) + path.unwrap_or(0);
             let rem = cx.b.use_var(cx.remaining);
             let rem = cx.b.ins().iadd_imm_s(rem, -(count as i64));
             cx.b.def_var(cx.remaining, rem);
@@ -1102,6 +1127,10 @@ impl<'p> FunctionTranslator<'p> {
                 src,
                 off,
             } => {
+                if let Some(tree) = cx.trees.get(&pc).filter(|_| cx.inlined.is_empty()) {
+                    cx.dispatch(tree);
+                    return Flow::Closed;
+                }
                 let target = branch(pc, i64::from(off));
                 let cond = cx.condition(width, op, dst, src);
                 cx.branch(pc, cond, target, pc + 1);
@@ -1320,6 +1349,8 @@ struct Cx<'f> {
     /// The copies of tails that conditional jumps go to, with the tail's pc: filled
     /// after the function's blocks, so that each jump's fall-through stays next to it.
     tail_copies: Vec<(Block, usize)>,
+    /// The compare trees dispatched through jump tables (`switches`), by root.
+    trees: &'f BTreeMap<usize, Tree>,
 }
 
 /// The pcs of a function (or of an inline callee), its block leaders, and the leaders
@@ -1374,6 +1405,26 @@ impl Cx<'_> {
                 .fast_version
                 .and_then(|leader| groups.led_by(leader))
                 .is_some_and(|g| g.blocks.contains(&pc))
+    }
+
+    /// The jump through `tree`'s table that replaces its root's compare: the register,
+    /// clamped to the table's length (whose entry is the default), selects the leaf.
+    fn dispatch(&mut self, tree: &Tree) {
+        let r = self.reg(tree.reg);
+        let len = self.iconst(tree.table.len() as i64);
+        let clamped = self.b.ins().umin(r, len);
+        let index = self.b.ins().ireduce(I32, clamped);
+        let mut entries = Vec::with_capacity(tree.table.len());
+        for &leaf in &tree.table {
+            let block = self.block_for(leaf);
+            entries.push(self.b.func.dfg.block_call(block, &[]));
+        }
+        let default = self.block_for(tree.default);
+        let default = self.b.func.dfg.block_call(default, &[]);
+        let table = self
+            .b
+            .create_jump_table(JumpTableData::new(default, &entries));
+        self.b.ins().br_table(index, table);
     }
 
     /// A block for a copy of a tail, which the jump about to be made will be the only

@@ -185,3 +185,46 @@ pub fn difference(interp: &Observed, jit: &Observed) -> Option<String> {
         }
     }
 }
+
+/// Checks that the interpreter, the JIT and the blinded JIT all return `want`.
+pub fn all_return(prog: &LoadedProgram, want: u64) {
+    let opts = RunOptions::new();
+    assert_eq!(outcome(&Interpreter::new(), prog, &opts), Ok(want));
+    assert_eq!(outcome(&Jit::new(), prog, &opts), Ok(want));
+    let blinded = Jit::new().with_constant_blinding();
+    assert_eq!(outcome(&blinded, prog, &opts), Ok(want));
+}
+
+/// Runs `prog` with every budget in `budgets` on the JIT (plain and blinded, which must
+/// agree) and the interpreter: both return `want` or both fault on the budget, the JIT at
+/// `back_edge`, except that the JIT may finish where the interpreter faults (its last
+/// check is the last back-edge). Returns how many budgets the JIT and the interpreter
+/// faulted for.
+pub fn budget_faults(
+    prog: &LoadedProgram,
+    want: u64,
+    back_edge: usize,
+    budgets: std::ops::Range<u64>,
+) -> (usize, usize) {
+    let (mut jit_faults, mut faults) = (0, 0);
+    for budget in budgets {
+        let opts = RunOptions::new().with_budget(budget);
+        let got = outcome(&Jit::new(), prog, &opts);
+        let blinded = Jit::new().with_constant_blinding();
+        assert_eq!(got, outcome(&blinded, prog, &opts), "budget {budget}");
+        let interp = outcome(&Interpreter::new(), prog, &opts);
+        match (&got, &interp) {
+            (Ok(a), Ok(b)) => assert_eq!((*a, *b), (want, want)),
+            (Err((FaultKind::BudgetExhausted { .. }, pc)), Err((b, _))) => {
+                assert!(matches!(b, FaultKind::BudgetExhausted { .. }));
+                assert_eq!(*pc, back_edge, "budget {budget}");
+                jit_faults += 1;
+            }
+            // Past the budget by the `exit` after the last back-edge.
+            (Ok(_), Err(_)) => {}
+            _ => panic!("budget {budget}: jit {got:?}, interpreter {interp:?}"),
+        }
+        faults += usize::from(interp.is_err());
+    }
+    (jit_faults, faults)
+}

@@ -1,0 +1,83 @@
+//! Compare trees dispatched through a jump table (`switches.rs`): every value, in the
+//! table or past it, must reach the leaf the tree reaches, and the budget must run out
+//! where it does through the tree.
+
+use bpfvm_interp::Interpreter;
+use bpfvm_jit::Jit;
+use bpfvm_runtime::{LoadedProgram, RunOptions};
+
+mod common;
+use common::{all_return, budget_faults, load_asm as load, outcome};
+
+/// An eight-way switch on `r1`, a tree of seven compares as clang lays it out, whose
+/// case `k` (7 for every value above 6) ends with `r0 = 10 + k`, then `tail`.
+fn switch8(tail: &str) -> String {
+    let mut s = String::from(
+        "if r1 > 3 goto a4\nif r1 > 1 goto a2\nif r1 > 0 goto c1\nr0 = 10\nTAIL\n\
+         c1:\nr0 = 11\nTAIL\na2:\nif r1 > 2 goto c3\nr0 = 12\nTAIL\nc3:\nr0 = 13\nTAIL\n\
+         a4:\nif r1 > 5 goto a6\nif r1 > 4 goto c5\nr0 = 14\nTAIL\nc5:\nr0 = 15\nTAIL\n\
+         a6:\nif r1 > 6 goto c7\nr0 = 16\nTAIL\nc7:\nr0 = 17\nTAIL\n",
+    );
+    s = s.replace("TAIL", tail);
+    s
+}
+
+/// Whether the JIT's code for the function at pc 0 of `prog` jumps through a table.
+fn has_table(jit: &Jit, prog: &LoadedProgram) -> bool {
+    let dumps = jit.dump(prog).expect("compiles");
+    let f = dumps.iter().find(|d| d.entry == 0).expect("the function");
+    f.ir.contains("br_table")
+}
+
+#[test]
+fn every_value_reaches_its_case_through_the_table() {
+    // Values in the table, the first past it, and values whose low 32 bits are in the
+    // table: they go to the default, case 7, as through the tree.
+    for v in (0..=8).chain([0xffff_ffff, 0x1_0000_0001, u64::MAX]) {
+        let prog = load(&format!("r1 = {v:#x} ll\n{}", switch8("exit")));
+        assert!(has_table(&Jit::new(), &prog), "{v:#x}");
+        // Constant blinding keeps the tree: the table's length is the program's.
+        assert!(!has_table(&Jit::new().with_constant_blinding(), &prog));
+        all_return(&prog, 10 + v.min(7));
+    }
+}
+
+#[test]
+fn the_budget_runs_out_at_the_back_edge_after_every_case() {
+    // Ten rounds over the cases of r7 & 7 (r7 = 10, 9, …, 1): the leaves charge the
+    // compares they skipped, so the JIT's fuel at the back-edge (pc 39) is the tree's.
+    let body = switch8("goto next");
+    let src = format!(
+        "r6 = 0\nr7 = 10\nl:\nr1 = r7\nr1 &= 7\n{body}next:\nr6 += r0\nr7 += -1\n\
+         if r7 != 0 goto l\nr0 = r6\nexit\n"
+    );
+    let prog = load(&src);
+    assert!(has_table(&Jit::new(), &prog));
+    // Σ over r7 = 10..1 of 10 + (r7 & 7).
+    let want: u64 = (1..=10u64).map(|r7| 10 + (r7 & 7)).sum();
+    all_return(&prog, want);
+    // The interpreter's count of a whole run; the JIT's last check is the back-edge of
+    // the tenth round, two instructions before the end (`r0 = r6`, `exit`).
+    let (result, total) = Interpreter::new().run_with_count(&prog, &mut [], &RunOptions::new());
+    assert_eq!(result, Ok(want));
+    let back_edge = src
+        .lines()
+        .filter(|l| !l.ends_with(':'))
+        .position(|l| l == "if r7 != 0 goto l")
+        .expect("the back-edge");
+    let total = usize::try_from(total).expect("small");
+    assert_eq!(
+        budget_faults(&prog, want, back_edge, 1..total as u64 + 5),
+        (total - 3, total - 1)
+    );
+    // And through the tree (blinded), the same.
+    let blinded = Jit::new().with_constant_blinding();
+    for budget in [1, total as u64 / 2, total as u64 - 3, total as u64 - 2] {
+        let opts = RunOptions::new().with_budget(budget);
+        assert_eq!(
+            outcome(&Jit::new(), &prog, &opts),
+            outcome(&blinded, &prog, &opts),
+            "budget {budget}"
+        );
+    }
+}
