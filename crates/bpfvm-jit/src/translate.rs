@@ -334,7 +334,12 @@ impl<'p> FunctionTranslator<'p> {
         let trees: BTreeMap<usize, Tree> = if self.blind_key == 0 {
             let mut trees = switches::find(self.prog.program(), &reachable, &leaders);
             trees.retain(|&root, tree| {
-                let mut pcs = tree.nodes.iter().chain(tree.path.keys());
+                // The root's block (from its leader), the nodes and the leaves.
+                let block = leaders.range(..=root).next_back().copied();
+                let mut pcs = block
+                    .iter()
+                    .chain(tree.nodes.iter())
+                    .chain(tree.path.keys());
                 !groups.covers(root, &leaders) && !pcs.any(|&pc| groups.covers(pc, &leaders))
             });
             trees

@@ -7,19 +7,21 @@ use bpfvm_jit::Jit;
 use bpfvm_runtime::{LoadedProgram, RunOptions};
 
 mod common;
-use common::{all_return, budget_faults, load_asm as load, outcome};
+use common::{all_return, budget_faults, load_asm as load, outcome, run_both};
 
 /// An eight-way switch on `r1`, a tree of seven compares as clang lays it out, whose
 /// case `k` (7 for every value above 6) ends with `r0 = 10 + k`, then `tail`.
 fn switch8(tail: &str) -> String {
-    let mut s = String::from(
-        "if r1 > 3 goto a4\nif r1 > 1 goto a2\nif r1 > 0 goto c1\nr0 = 10\nTAIL\n\
-         c1:\nr0 = 11\nTAIL\na2:\nif r1 > 2 goto c3\nr0 = 12\nTAIL\nc3:\nr0 = 13\nTAIL\n\
-         a4:\nif r1 > 5 goto a6\nif r1 > 4 goto c5\nr0 = 14\nTAIL\nc5:\nr0 = 15\nTAIL\n\
-         a6:\nif r1 > 6 goto c7\nr0 = 16\nTAIL\nc7:\nr0 = 17\nTAIL\n",
-    );
-    s = s.replace("TAIL", tail);
-    s
+    switch8_on("r1", tail)
+}
+
+/// [`switch8`] on register `r`.
+fn switch8_on(r: &str, tail: &str) -> String {
+    let s = "if R > 3 goto a4\nif R > 1 goto a2\nif R > 0 goto c1\nr0 = 10\nTAIL\n\
+             c1:\nr0 = 11\nTAIL\na2:\nif R > 2 goto c3\nr0 = 12\nTAIL\nc3:\nr0 = 13\nTAIL\n\
+             a4:\nif R > 5 goto a6\nif R > 4 goto c5\nr0 = 14\nTAIL\nc5:\nr0 = 15\nTAIL\n\
+             a6:\nif R > 6 goto c7\nr0 = 16\nTAIL\nc7:\nr0 = 17\nTAIL\n";
+    s.replace('R', r).replace("TAIL", tail)
 }
 
 /// Whether the JIT's code for the function at pc 0 of `prog` jumps through a table.
@@ -79,5 +81,24 @@ fn the_budget_runs_out_at_the_back_edge_after_every_case() {
             outcome(&blinded, &prog, &opts),
             "budget {budget}"
         );
+    }
+}
+
+#[test]
+fn a_tree_in_a_groups_fast_version_stays_a_tree() {
+    // The loads at pcs 0 and 2 through r1 are one group; its fast version copies the
+    // block from pc 2, which ends with the tree's root (pc 4): that tree keeps its
+    // compares, and the result is the interpreter's for every case and for a short
+    // memory (a fault at pc 2).
+    let prog = load(&format!(
+        "r2 = *(u8 *)(r1 + 0)\nif r2 == 99 goto odd\nr3 = *(u8 *)(r1 + 1)\nr4 = r2\n{}\
+         odd:\nr0 = 99\nexit\n",
+        switch8_on("r4", "r0 += r3\nexit")
+    ));
+    assert!(!has_table(&Jit::new(), &prog));
+    let mems: [&[u8]; 6] = [&[0, 5], &[3, 5], &[7, 5], &[200, 5], &[99, 5], &[1]];
+    for mem in mems {
+        let (interp, jit) = run_both(&prog, mem, &RunOptions::new());
+        assert_eq!(interp, jit, "memory {mem:?}");
     }
 }
