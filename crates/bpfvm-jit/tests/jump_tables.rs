@@ -102,3 +102,59 @@ fn a_tree_in_a_groups_fast_version_stays_a_tree() {
         assert_eq!(interp, jit, "memory {mem:?}");
     }
 }
+
+/// A random compare tree on `r1` over `[lo, hi]` (`hi` = `None`: every larger value),
+/// its leaves numbered in order from `next`: the source, and each leaf's range.
+fn random_tree(
+    rng: &mut u64,
+    lo: u64,
+    hi: Option<u64>,
+    depth: u32,
+    next: &mut u64,
+    leaves: &mut Vec<(u64, Option<u64>, u64)>,
+) -> String {
+    let mut roll = |n: u64| {
+        *rng ^= *rng << 13;
+        *rng ^= *rng >> 7;
+        *rng ^= *rng << 17;
+        *rng % n
+    };
+    let room = hi.map_or(40, |hi| hi - lo);
+    if depth == 0 || room == 0 || roll(4) == 0 {
+        let id = *next;
+        *next += 1;
+        leaves.push((lo, hi, id));
+        return format!("r0 = {id}\nexit\n");
+    }
+    let k = lo + roll(room.min(40));
+    let label = format!("n{lo}_{k}_{depth}");
+    let left = random_tree(rng, lo, Some(k), depth - 1, next, leaves);
+    let right = random_tree(rng, k + 1, hi, depth - 1, next, leaves);
+    format!("if r1 > {k} goto {label}\n{left}{label}:\n{right}")
+}
+
+#[test]
+fn random_trees_agree_with_the_interpreter_on_every_value() {
+    let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut tables = 0;
+    for _ in 0..200 {
+        let mut leaves = Vec::new();
+        let tree = random_tree(&mut rng, 0, None, 5, &mut 0, &mut leaves);
+        // The value comes from memory, so one compile serves every value.
+        let prog = load(&format!("r1 = *(u64 *)(r1 + 0)\n{tree}"));
+        tables += usize::from(has_table(&Jit::new(), &prog));
+        let max = leaves.iter().filter_map(|l| l.1).max().unwrap_or(0);
+        for v in (0..=max + 1).chain([1 << 32, (1 << 32) + 1, u64::MAX]) {
+            let want = leaves
+                .iter()
+                .find(|&&(lo, hi, _)| lo <= v && hi.is_none_or(|hi| v <= hi))
+                .expect("the leaves cover every value")
+                .2;
+            let (interp, jit) = run_both(&prog, &v.to_le_bytes(), &RunOptions::new());
+            assert_eq!(interp.result, Ok(want), "{tree}value {v:#x}");
+            assert_eq!(jit.result, Ok(want), "{tree}value {v:#x}");
+        }
+    }
+    // Trees of four leaves or more get a table; most of these do.
+    assert!(tables > 100, "{tables} of 200 trees got a table");
+}
