@@ -105,6 +105,8 @@ pub(crate) fn find(
         }
     }
     let only_parent = |pc: usize| reachable.contains(&pc) && ways.get(&pc) == Some(&1);
+    // In pc order: a node comes after its parent (it is its fall-through or a forward
+    // target), so a tree's nodes are known before any of them is reached as a root.
     let mut trees = BTreeMap::new();
     let mut inner: BTreeSet<usize> = BTreeSet::new();
     for &root in reachable {
@@ -116,8 +118,6 @@ pub(crate) fn find(
             trees.insert(root, tree);
         }
     }
-    // A root found before the tree it turned out to be a node of is dropped.
-    trees.retain(|root, _| !inner.contains(root));
     trees
 }
 
