@@ -101,6 +101,8 @@ mod map_calls;
 mod runtime;
 mod switches;
 mod tails;
+#[cfg(test)]
+mod test_cfg;
 mod translate;
 
 use std::sync::atomic::AtomicBool;

@@ -176,38 +176,10 @@ fn tree_at(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bpfvm_isa::asm::{Dialect, assemble};
 
-    /// The trees of `src`, a function from pc 0 (its reachable pcs and leaders found as
-    /// the translator finds them).
+    /// The trees of `src`, a function from pc 0.
     fn trees_of(src: &str) -> BTreeMap<usize, Tree> {
-        let program =
-            Program::from_slots(assemble(src, Dialect::Llvm).expect("assembles")).expect("valid");
-        let mut reachable = BTreeSet::new();
-        let mut leaders = BTreeSet::from([0]);
-        let mut work = vec![0];
-        while let Some(pc) = work.pop() {
-            let Some(insn) = program.get(pc) else {
-                continue;
-            };
-            if !reachable.insert(pc) {
-                continue;
-            }
-            let next = pc + insn.slots();
-            let target = |off: i64| (pc as i64 + 1 + off) as usize;
-            match insn {
-                Insn::Exit => {}
-                Insn::Ja { off, .. } => {
-                    leaders.insert(target(i64::from(off)));
-                    work.push(target(i64::from(off)));
-                }
-                Insn::Jmp { off, .. } => {
-                    leaders.extend([target(i64::from(off)), next]);
-                    work.extend([target(i64::from(off)), next]);
-                }
-                _ => work.push(next),
-            }
-        }
+        let (program, reachable, leaders) = crate::test_cfg::function(src);
         find(&program, &reachable, &leaders)
     }
 

@@ -134,39 +134,10 @@ fn short_and_plain(program: &Program, b: usize, leaders: &BTreeSet<usize>) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bpfvm_isa::asm::{Dialect, assemble};
 
-    /// The tails of `src`, a function from pc 0 (its reachable pcs and leaders found as
-    /// the translator finds them).
+    /// The tails of `src`, a function from pc 0.
     fn tails_of(src: &str) -> BTreeSet<usize> {
-        let program =
-            Program::from_slots(assemble(src, Dialect::Llvm).expect("assembles")).expect("valid");
-        let mut reachable = BTreeSet::new();
-        let mut leaders = BTreeSet::from([0]);
-        let mut work = vec![0];
-        while let Some(pc) = work.pop() {
-            let Some(insn) = program.get(pc) else {
-                continue;
-            };
-            if !reachable.insert(pc) {
-                continue;
-            }
-            let next = pc + insn.slots();
-            match insn {
-                Insn::Exit => {}
-                Insn::Ja { off, .. } => {
-                    let t = (pc as i64 + 1 + i64::from(off)) as usize;
-                    leaders.insert(t);
-                    work.push(t);
-                }
-                Insn::Jmp { off, .. } | Insn::MayGoto { off } => {
-                    let t = (pc as i64 + 1 + i64::from(off)) as usize;
-                    leaders.extend([t, next]);
-                    work.extend([t, next]);
-                }
-                _ => work.push(next),
-            }
-        }
+        let (program, reachable, leaders) = crate::test_cfg::function(src);
         find(&program, 0, &reachable, &leaders)
     }
 
