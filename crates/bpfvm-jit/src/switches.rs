@@ -30,6 +30,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bpfvm_isa::{Insn, JmpOp, Program, Reg, Source, Width};
 
+use crate::tails::Ways;
+
 /// The fewest leaves worth a table (a tree of three compares or more).
 pub(crate) const MIN_LEAVES: usize = 4;
 
@@ -72,39 +74,15 @@ fn compare(program: &Program, pc: usize) -> Option<(Reg, u64, usize)> {
 }
 
 /// The trees (see the module doc) of the function whose pcs are `reachable` and whose
-/// block leaders are `leaders`, by root.
+/// block leaders are `leaders`, by root; `ways` are [`crate::tails::ways_in`]'s.
 pub(crate) fn find(
     program: &Program,
     reachable: &BTreeSet<usize>,
     leaders: &BTreeSet<usize>,
+    ways: &BTreeMap<usize, Ways>,
 ) -> BTreeMap<usize, Tree> {
-    // How many ways lead into each pc (jumps, and falls into a leader).
-    let mut ways: BTreeMap<usize, usize> = BTreeMap::new();
-    for &pc in reachable {
-        let Some(insn) = program.get(pc) else {
-            continue;
-        };
-        let next = pc + insn.slots();
-        let target = insn
-            .branch_offset()
-            .filter(|_| !matches!(insn, Insn::Call { .. }))
-            .and_then(|off| usize::try_from(pc as i64 + 1 + off).ok());
-        match insn {
-            Insn::Exit => {}
-            Insn::Ja { .. } => target
-                .into_iter()
-                .for_each(|t| *ways.entry(t).or_default() += 1),
-            Insn::Jmp { .. } | Insn::MayGoto { .. } => {
-                target
-                    .into_iter()
-                    .for_each(|t| *ways.entry(t).or_default() += 1);
-                *ways.entry(next).or_default() += 1;
-            }
-            _ if leaders.contains(&next) => *ways.entry(next).or_default() += 1,
-            _ => {}
-        }
-    }
-    let only_parent = |pc: usize| reachable.contains(&pc) && ways.get(&pc) == Some(&1);
+    let only_parent =
+        |pc: usize| reachable.contains(&pc) && ways.get(&pc).is_some_and(|w| w.all == 1);
     // In pc order: a node comes after its parent (it is its fall-through or a forward
     // target), so a tree's nodes are known before any of them is reached as a root.
     let mut trees = BTreeMap::new();
@@ -180,7 +158,8 @@ mod tests {
     /// The trees of `src`, a function from pc 0.
     fn trees_of(src: &str) -> BTreeMap<usize, Tree> {
         let (program, reachable, leaders) = crate::test_cfg::function(src);
-        find(&program, &reachable, &leaders)
+        let ways = crate::tails::ways_in(&program, &reachable, &leaders);
+        find(&program, &reachable, &leaders, &ways)
     }
 
     /// A four-way switch on r1 whose cases set r0 to 10, 11, 12, 13 and end at `out`.

@@ -52,22 +52,25 @@ pub(crate) const MAX_TAIL_INSNS: usize = 4;
 /// get up to twice as many copies.)
 pub(crate) const MAX_COPIES: usize = 32;
 
-/// The ways into one leader.
-#[derive(Default)]
-struct Ways {
-    all: usize,
-    jumps: usize,
-    backward: bool,
+/// The ways into one pc of a function.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ways {
+    /// Every way in: jumps, `may_goto`s, a conditional jump's fall-through, and a fall
+    /// into a leader.
+    pub all: usize,
+    /// The `goto`s and conditional jumps among them (their targets, not fall-throughs).
+    pub jumps: usize,
+    /// Whether one of them comes from the pc itself or a later one.
+    pub backward: bool,
 }
 
-/// The tails (see the module doc) among `leaders`, the block leaders of the function
-/// whose pcs are `reachable` and which starts at `entry`.
-pub(crate) fn find(
+/// The ways into each pc of the function whose pcs are `reachable` and whose block
+/// leaders are `leaders` (a pc no way reaches but its function's entry has none).
+pub(crate) fn ways_in(
     program: &Program,
-    entry: usize,
     reachable: &BTreeSet<usize>,
     leaders: &BTreeSet<usize>,
-) -> BTreeSet<usize> {
+) -> BTreeMap<usize, Ways> {
     let mut ways: BTreeMap<usize, Ways> = BTreeMap::new();
     let mut edge = |from: usize, to: usize, jump: bool| {
         let w = ways.entry(to).or_default();
@@ -96,6 +99,17 @@ pub(crate) fn find(
             _ => {}
         }
     }
+    ways
+}
+
+/// The tails (see the module doc) among `leaders`, the block leaders of the function
+/// whose pcs are `reachable` and which starts at `entry`; `ways` are [`ways_in`]'s.
+pub(crate) fn find(
+    program: &Program,
+    entry: usize,
+    leaders: &BTreeSet<usize>,
+    ways: &BTreeMap<usize, Ways>,
+) -> BTreeSet<usize> {
     leaders
         .iter()
         .copied()
@@ -138,7 +152,12 @@ mod tests {
     /// The tails of `src`, a function from pc 0.
     fn tails_of(src: &str) -> BTreeSet<usize> {
         let (program, reachable, leaders) = crate::test_cfg::function(src);
-        find(&program, 0, &reachable, &leaders)
+        find(
+            &program,
+            0,
+            &leaders,
+            &ways_in(&program, &reachable, &leaders),
+        )
     }
 
     #[test]

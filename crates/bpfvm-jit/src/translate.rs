@@ -327,12 +327,13 @@ impl<'p> FunctionTranslator<'p> {
         let (reachable, leaders) = self.explore(self.entry);
         let groups = Groups::new(self.prog.program(), &reachable, &leaders);
         let direct_calls = map_calls::direct_calls(self.prog, &reachable, &leaders);
-        let tails = tails::find(self.prog.program(), self.entry, &reachable, &leaders);
+        let ways = tails::ways_in(self.prog.program(), &reachable, &leaders);
+        let tails = tails::find(self.prog.program(), self.entry, &leaders, &ways);
         // Compare trees become jump tables, except where a group's fast version would
         // copy them, and under constant blinding (a table's length comes from the
         // program's immediates).
         let trees: BTreeMap<usize, Tree> = if self.blind_key == 0 {
-            let mut trees = switches::find(self.prog.program(), &reachable, &leaders);
+            let mut trees = switches::find(self.prog.program(), &reachable, &leaders, &ways);
             trees.retain(|&root, tree| {
                 // The root's block (from its leader), the nodes and the leaves.
                 let block = leaders.range(..=root).next_back().copied();
